@@ -1,0 +1,459 @@
+"""Built-in predicates.
+
+A built-in is a Python function ``fn(q, args)`` where ``q`` is the running query (its
+context: ``q.unify(a, b)``, ``q.input``, ``q.wall_clock()``) and ``args`` the call's
+arguments (dereference them with :func:`deref`). A deterministic built-in returns a bool;
+a nondeterministic one is a generator that unifies and yields once per solution.
+Custom async built-ins keep the original engine's shape (``async def b(goal, bindings)``)
+and are wrapped with :func:`custom`.
+
+None of them evaluates code, and none reaches the network.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import re
+import time
+from collections.abc import Callable, Iterator
+from functools import lru_cache
+from typing import Any
+
+from .errors import EvaluationError
+from .terms import JsonMap, Struct, Var, deref, format_term, from_json, resolve
+
+__all__ = ["Builtin", "DEFAULT_BUILTINS", "custom", "builtin_names"]
+
+
+class Builtin:
+    __slots__ = ("name", "fn", "det", "volatile", "request", "is_async", "track", "timeout")
+
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *,
+        det: bool = True,
+        volatile: bool = False,
+        request: bool = False,
+        is_async: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        self.name = name
+        self.fn = fn
+        self.det = det
+        self.volatile = volatile  # its answer changes with time: decisions using it are not cached
+        self.request = request  # its answer depends on the request: tables using it are per query
+        self.is_async = is_async
+        self.track = volatile
+        self.timeout = timeout
+
+    def call_async(self, q: Any, args: tuple[Any, ...]) -> Any:
+        from .compat import AsyncCall
+
+        return AsyncCall(self.fn, self.name, args)
+
+    def __repr__(self) -> str:
+        return f"<builtin {self.name}>"
+
+
+def custom(
+    fn: Callable[..., Any], name: str = "", *, volatile: bool = False, timeout: float | None = None
+) -> Builtin:
+    """Wrap an original-engine style ``async def b(goal, bindings)`` built-in."""
+    return Builtin(
+        name or fn.__name__,
+        fn,
+        det=False,
+        volatile=volatile,
+        request=True,
+        is_async=True,
+        timeout=timeout,
+    )
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _bound(t: Any, what: str, name: str) -> Any:
+    t = deref(t)
+    if type(t) is Var:
+        raise EvaluationError(f"{name}: {what} is unbound")
+    return t
+
+
+def _text(t: Any, name: str) -> str:
+    t = _bound(t, "argument", name)
+    if type(t) is not str:
+        raise EvaluationError(f"{name}: expected a string, got {format_term(t)}")
+    return t
+
+
+def _is_number(v: Any) -> bool:
+    return (type(v) is int or type(v) is float) and type(v) is not bool
+
+
+_ARITH = frozenset({"+", "-", "*", "/", "//", "%", "abs", "min", "max", "len"})
+
+
+def evaluate(t: Any) -> Any:
+    """The value of an arithmetic expression (Structs named + - * / // % abs min max len)."""
+    t = deref(t)
+    tt = type(t)
+    if tt is int or tt is float:
+        if tt is bool:  # pragma: no cover - type() never returns bool for int here
+            pass
+        return t
+    if tt is bool:
+        raise EvaluationError(f"arithmetic on a boolean: {format_term(t)}")
+    if tt is Var:
+        raise EvaluationError("arithmetic on an unbound variable")
+    if tt is Struct and t.name in _ARITH:
+        name = t.name
+        if name == "len" and len(t.args) == 1:
+            v = deref(t.args[0])
+            if type(v) in (tuple, str, JsonMap):
+                return len(v)
+            raise EvaluationError(f"len of {format_term(v)}")
+        vals = [evaluate(a) for a in t.args]
+        try:
+            if name == "abs" and len(vals) == 1:
+                return abs(vals[0])
+            if name == "min" and vals:
+                return min(vals)
+            if name == "max" and vals:
+                return max(vals)
+            if len(vals) != 2:
+                raise EvaluationError(f"'{name}' takes two operands")
+            a, b = vals
+            if name == "+":
+                return a + b
+            if name == "-":
+                return a - b
+            if name == "*":
+                return a * b
+            if name == "/":
+                r = a / b
+                return int(r) if type(a) is int and type(b) is int and a % b == 0 else r
+            if name == "//":
+                return a // b
+            return a % b
+        except ZeroDivisionError:
+            raise EvaluationError(f"division by zero in {format_term(t)}") from None
+    raise EvaluationError(f"not a number: {format_term(t)}")
+
+
+def _maybe_eval(t: Any) -> Any:
+    t = deref(t)
+    if type(t) is Struct and t.name in _ARITH:
+        return evaluate(t)
+    return t
+
+
+def _compare(args: tuple[Any, ...], name: str) -> tuple[Any, Any] | None:
+    if len(args) != 2:
+        raise EvaluationError(f"{name} takes 2 arguments")
+    a = _maybe_eval(_bound(args[0], "left operand", name))
+    b = _maybe_eval(_bound(args[1], "right operand", name))
+    if _is_number(a) and _is_number(b):
+        return a, b
+    if type(a) is str and type(b) is str:
+        return a, b
+    return None  # values of different types are not ordered: the comparison fails
+
+
+# --- comparison and unification ----------------------------------------------------------
+
+
+def b_eq(q: Any, args: tuple[Any, ...]) -> bool:
+    if len(args) != 2:
+        raise EvaluationError("eq takes 2 arguments")
+    return bool(q.unify(_maybe_eval(args[0]), _maybe_eval(args[1])))
+
+
+def b_neq(q: Any, args: tuple[Any, ...]) -> bool:
+    if len(args) != 2:
+        raise EvaluationError("neq takes 2 arguments")
+    mark = len(q.trail)
+    if q.unify(_maybe_eval(args[0]), _maybe_eval(args[1])):
+        from .terms import undo
+
+        undo(q.trail, mark)
+        return False
+    return True
+
+
+def _cmp(name: str, op: Callable[[Any, Any], bool]) -> Callable[[Any, tuple[Any, ...]], bool]:
+    def fn(q: Any, args: tuple[Any, ...]) -> bool:
+        ab = _compare(args, name)
+        return ab is not None and op(ab[0], ab[1])
+
+    fn.__name__ = "b_" + name
+    return fn
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+
+def b_member(q: Any, args: tuple[Any, ...]) -> Iterator[None]:
+    if len(args) != 2:
+        raise EvaluationError("member takes 2 arguments")
+    x = args[0]
+    lst = _bound(args[1], "list", "member")
+    if type(lst) is JsonMap:
+        lst = tuple(lst.keys())
+    elif type(lst) is str:
+        raise EvaluationError(f"member: expected a list, got {format_term(lst)}")
+    elif type(lst) is not tuple:
+        return
+    trail = q.trail
+    for item in lst:
+        mark = len(trail)
+        if q.unify(x, item):
+            yield None
+            from .terms import undo
+
+            undo(trail, mark)
+
+
+def b_length(q: Any, args: tuple[Any, ...]) -> bool:
+    v = _bound(args[0], "list", "length")
+    if type(v) not in (tuple, str, JsonMap):
+        raise EvaluationError(f"length: expected a list, got {format_term(v)}")
+    return bool(q.unify(args[1], len(v)))
+
+
+# --- arithmetic ----------------------------------------------------------------------------
+
+
+def _arith3(name: str, op: str) -> Callable[[Any, tuple[Any, ...]], bool]:
+    def fn(q: Any, args: tuple[Any, ...]) -> bool:
+        if len(args) != 3:
+            raise EvaluationError(f"{name} takes 3 arguments")
+        return bool(q.unify(args[2], evaluate(Struct(op, (args[0], args[1])))))
+
+    fn.__name__ = "b_" + name
+    return fn
+
+
+def b_is(q: Any, args: tuple[Any, ...]) -> bool:
+    if len(args) != 2:
+        raise EvaluationError("is takes 2 arguments")
+    return bool(q.unify(args[0], evaluate(args[1])))
+
+
+# --- strings -------------------------------------------------------------------------------
+
+
+def b_startswith(q: Any, args: tuple[Any, ...]) -> bool:
+    return _text(args[0], "startswith").startswith(_text(args[1], "startswith"))
+
+
+def b_endswith(q: Any, args: tuple[Any, ...]) -> bool:
+    return _text(args[0], "endswith").endswith(_text(args[1], "endswith"))
+
+
+def b_contains(q: Any, args: tuple[Any, ...]) -> bool:
+    hay = _bound(args[0], "first argument", "contains")
+    if type(hay) is tuple:
+        needle = resolve(args[1])
+        return any(q.unify(item, needle) for item in hay)
+    return _text(args[1], "contains") in _text(hay, "contains")
+
+
+def b_lower(q: Any, args: tuple[Any, ...]) -> bool:
+    return bool(q.unify(args[1], _text(args[0], "lower").lower()))
+
+
+def b_upper(q: Any, args: tuple[Any, ...]) -> bool:
+    return bool(q.unify(args[1], _text(args[0], "upper").upper()))
+
+
+def b_concat(q: Any, args: tuple[Any, ...]) -> bool:
+    if len(args) != 3:
+        raise EvaluationError("concat takes 3 arguments")
+    a = _bound(args[0], "first argument", "concat")
+    b = _bound(args[1], "second argument", "concat")
+    if type(a) is tuple and type(b) is tuple:
+        return bool(q.unify(args[2], a + b))
+    def s(v: Any) -> str:
+        if type(v) is str:
+            return v
+        if _is_number(v):
+            return repr(v)
+        raise EvaluationError(f"concat: expected strings, got {format_term(v)}")
+    return bool(q.unify(args[2], s(a) + s(b)))
+
+
+def b_split(q: Any, args: tuple[Any, ...]) -> bool:
+    if len(args) != 3:
+        raise EvaluationError("split takes 3 arguments")
+    sep = _text(args[1], "split")
+    if not sep:
+        raise EvaluationError("split: empty separator")
+    return bool(q.unify(args[2], tuple(_text(args[0], "split").split(sep))))
+
+
+MAX_MATCH_INPUT = 8192  # longest string that glob/regex will look at
+
+
+def b_glob(q: Any, args: tuple[Any, ...]) -> bool:
+    s = _text(args[1], "glob")
+    if len(s) > MAX_MATCH_INPUT:
+        raise EvaluationError(f"glob: input longer than {MAX_MATCH_INPUT} characters")
+    return fnmatch.fnmatchcase(s, _text(args[0], "glob"))
+
+
+@lru_cache(maxsize=512)
+def _regex(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise EvaluationError(f"regex: invalid pattern {pattern!r}: {e}") from None
+
+
+def b_regex(q: Any, args: tuple[Any, ...]) -> bool:
+    s = _text(args[1], "regex")
+    if len(s) > MAX_MATCH_INPUT:
+        raise EvaluationError(f"regex: input longer than {MAX_MATCH_INPUT} characters")
+    return _regex(_text(args[0], "regex")).search(s) is not None
+
+
+@lru_cache(maxsize=512)
+def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        raise EvaluationError(f"cidr: invalid network {cidr!r}") from None
+
+
+def b_cidr(q: Any, args: tuple[Any, ...]) -> bool:
+    net = _network(_text(args[0], "cidr"))
+    try:
+        ip = ipaddress.ip_address(_text(args[1], "cidr"))
+    except ValueError:
+        return False  # a malformed address (request data) is in no network
+    return ip.version == net.version and ip in net
+
+
+def b_path_match(q: Any, args: tuple[Any, ...]) -> bool:
+    """``path_match("/orgs/:org/docs/:id", Path, ?Params)``: ``:name`` takes one segment,
+    ``*`` any one segment, a final ``**`` the rest; Params are the ``:name`` values in order."""
+    if len(args) not in (2, 3):
+        raise EvaluationError("path_match takes 2 or 3 arguments")
+    tmpl = _text(args[0], "path_match").strip("/").split("/")
+    path = _text(args[1], "path_match").strip("/").split("/")
+    params: list[str] = []
+    for i, part in enumerate(tmpl):
+        if part == "**" and i == len(tmpl) - 1:
+            break
+        if i >= len(path):
+            return False
+        seg = path[i]
+        if part.startswith(":"):
+            if not seg:
+                return False
+            params.append(seg)
+        elif part != "*" and part != seg:
+            return False
+    else:
+        if len(path) != len(tmpl):
+            return False
+    return len(args) == 2 or bool(q.unify(args[2], tuple(params)))
+
+
+# --- time and the request --------------------------------------------------------------------
+
+
+def b_now(q: Any, args: tuple[Any, ...]) -> bool:
+    return bool(q.unify(args[0], int(q.wall_clock())))
+
+
+def _minutes(v: str) -> int:
+    try:
+        h, m = v.split(":")[:2]
+        return int(h) * 60 + int(m)
+    except ValueError:
+        raise EvaluationError(f"time_between: expected HH:MM, got {v!r}") from None
+
+
+def b_time_between(q: Any, args: tuple[Any, ...]) -> bool:
+    """``time_between(Start, End)``: epoch seconds (numbers), or times of day "HH:MM" in UTC
+    (a range may wrap midnight: "22:00".."06:00")."""
+    start = _bound(args[0], "start", "time_between")
+    end = _bound(args[1], "end", "time_between")
+    now = q.wall_clock()
+    if _is_number(start) and _is_number(end):
+        return bool(start <= now < end)
+    t = time.gmtime(now)
+    cur = t.tm_hour * 60 + t.tm_min
+    s, e = _minutes(_text(start, "time_between")), _minutes(_text(end, "time_between"))
+    return s <= cur < e if s <= e else (cur >= s or cur < e)
+
+
+def lookup_path(data: Any, path: str) -> tuple[bool, Any]:
+    cur = data
+    for part in path.split("."):
+        if isinstance(cur, dict):
+            if part not in cur:
+                return False, None
+            cur = cur[part]
+        elif isinstance(cur, (list, tuple)) and part.isdigit():
+            i = int(part)
+            if i >= len(cur):
+                return False, None
+            cur = cur[i]
+        else:
+            return False, None
+    return True, cur
+
+
+def b_input(q: Any, args: tuple[Any, ...]) -> bool:
+    if len(args) != 2:
+        raise EvaluationError("input takes 2 arguments")
+    path = _text(args[0], "input")
+    if q.input is None:
+        return False
+    found, value = lookup_path(q.input, path)
+    return found and bool(q.unify(args[1], from_json(value)))
+
+
+DEFAULT_BUILTINS: dict[str, Builtin] = {
+    b.name: b
+    for b in [
+        Builtin("eq", b_eq),
+        Builtin("neq", b_neq),
+        Builtin("gt", _cmp("gt", lambda a, b: a > b)),
+        Builtin("gte", _cmp("gte", lambda a, b: a >= b)),
+        Builtin("lt", _cmp("lt", lambda a, b: a < b)),
+        Builtin("lte", _cmp("lte", lambda a, b: a <= b)),
+        Builtin("member", b_member, det=False),
+        Builtin("length", b_length),
+        Builtin("add", _arith3("add", "+")),
+        Builtin("sub", _arith3("sub", "-")),
+        Builtin("mul", _arith3("mul", "*")),
+        Builtin("div", _arith3("div", "/")),
+        Builtin("mod", _arith3("mod", "%")),
+        Builtin("is", b_is),
+        Builtin("startswith", b_startswith),
+        Builtin("endswith", b_endswith),
+        Builtin("contains", b_contains),
+        Builtin("lower", b_lower),
+        Builtin("upper", b_upper),
+        Builtin("concat", b_concat),
+        Builtin("split", b_split),
+        Builtin("glob", b_glob),
+        Builtin("regex", b_regex),
+        Builtin("cidr", b_cidr),
+        Builtin("path_match", b_path_match),
+        Builtin("now", b_now, volatile=True),
+        Builtin("time_between", b_time_between, volatile=True),
+        Builtin("input", b_input, request=True),
+    ]
+}
+DEFAULT_BUILTINS["in"] = DEFAULT_BUILTINS["member"]
+
+
+def builtin_names() -> list[str]:
+    return sorted(DEFAULT_BUILTINS)

@@ -1,0 +1,343 @@
+"""A compiled program: predicates with indexed ground facts and compiled clauses.
+
+Compilation happens once, when a policy set is built (ENGINE-NOTES "Compiling clauses"):
+each clause's variables become numbered slots, so the solver never walks a clause's
+term tree to rename it; ground facts are stored as tuples in per-predicate tables with
+hash indexes built lazily for the argument positions that calls actually bind.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable
+from typing import Any
+
+from .ast import BodyItem, Clause, FactBlock, Goal, Not, Or, ProgramItem
+from .builtins import Builtin
+from .errors import EngineError, PolicySyntaxError
+from .terms import JsonMap, Struct, Term, Var
+
+__all__ = ["Program", "Predicate", "CompiledClause", "Slot", "TStruct", "TList"]
+
+
+class Slot:
+    """A clause variable, numbered within its clause."""
+
+    __slots__ = ("i", "name")
+
+    def __init__(self, i: int, name: str) -> None:
+        self.i = i
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Slot({self.i}, {self.name})"
+
+
+class TStruct:
+    """A compound term template that contains clause variables."""
+
+    __slots__ = ("name", "args")
+
+    def __init__(self, name: str, args: tuple[Any, ...]) -> None:
+        self.name = name
+        self.args = args
+
+
+class TList:
+    """A list template that contains clause variables."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: tuple[Any, ...]) -> None:
+        self.items = items
+
+
+# goal templates and runtime goals are tuples whose first element is one of these
+CALL = 0
+BUILTIN = 1
+NOT = 2
+OR = 3
+# markers the solver puts into continuations
+EXIT = 4
+ANSWER = 5
+NOTOK = 6
+# a call that bypasses tabling (the producer of a table evaluates its own clauses)
+CALL_RAW = 7
+
+
+class CompiledClause:
+    __slots__ = ("clause", "nvars", "var_names", "head", "body", "first_const", "index")
+
+    def __init__(
+        self,
+        clause: Clause,
+        var_names: list[str],
+        head: tuple[Any, ...],
+        body: tuple[Any, ...],
+        index: int,
+    ) -> None:
+        self.clause = clause
+        self.nvars = len(var_names)
+        self.var_names = var_names
+        self.head = head
+        self.body = body
+        self.index = index
+        first = head[0] if head else None
+        self.first_const = first if type(first) in (str, int, float, bool) else None
+
+
+_ATOMIC = (str, int, float, bool)
+
+
+class Predicate:
+    """All clauses of one name/arity: ground facts (``rows``) first, then ``clauses`` in order."""
+
+    __slots__ = (
+        "name",
+        "arity",
+        "rows",
+        "row_lines",
+        "row_sources",
+        "ground_index",
+        "indexes",
+        "clauses",
+        "tabled",
+        "request_independent",
+        "defined",
+    )
+
+    def __init__(self, name: str, arity: int) -> None:
+        self.name = name
+        self.arity = arity
+        self.rows: list[tuple[Any, ...]] = []
+        self.row_lines: list[int] = []
+        # (first row index, source) segments, so a row's file costs nothing per row
+        self.row_sources: list[tuple[int, str]] = []
+        self.ground_index: dict[tuple[Any, ...], int] | None = None
+        self.indexes: dict[tuple[int, ...], dict[Any, list[int]]] = {}
+        self.clauses: list[CompiledClause] = []
+        self.tabled = False
+        self.request_independent = True
+        self.defined = False
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.name, self.arity)
+
+    def __repr__(self) -> str:
+        return f"<Predicate {self.name}/{self.arity}>"
+
+    def add_rows(self, rows: list[tuple[Any, ...]], lines: list[int], source: str) -> None:
+        if not rows:
+            return
+        self.defined = True
+        if not self.row_sources or self.row_sources[-1][1] != source:
+            self.row_sources.append((len(self.rows), source))
+        self.rows.extend(rows)
+        self.row_lines.extend(lines)
+        self.ground_index = None
+        self.indexes = {}
+
+    def row_location(self, i: int) -> str:
+        starts = [s for s, _ in self.row_sources]
+        k = bisect_right(starts, i) - 1
+        source = self.row_sources[k][1] if k >= 0 else "<input>"
+        line = self.row_lines[i] if i < len(self.row_lines) else 0
+        return f"{source}:{line}"
+
+    def ground_lookup(self) -> dict[tuple[Any, ...], int]:
+        gi = self.ground_index
+        if gi is None:
+            gi = {}
+            for i, row in enumerate(self.rows):
+                k = _key_tuple(row)
+                if k not in gi:
+                    gi[k] = i
+            self.ground_index = gi
+        return gi
+
+    def index_on(self, positions: tuple[int, ...]) -> dict[Any, list[int]]:
+        idx = self.indexes.get(positions)
+        if idx is None:
+            idx = {}
+            if len(positions) == 1:
+                p = positions[0]
+                for i, row in enumerate(self.rows):
+                    k = row[p]
+                    if type(k) is bool:
+                        k = _BoolKey[k]
+                    lst = idx.get(k)
+                    if lst is None:
+                        idx[k] = [i]
+                    else:
+                        lst.append(i)
+            else:
+                for i, row in enumerate(self.rows):
+                    k = _key_tuple(tuple(row[p] for p in positions))
+                    lst = idx.get(k)
+                    if lst is None:
+                        idx[k] = [i]
+                    else:
+                        lst.append(i)
+            self.indexes[positions] = idx
+        return idx
+
+
+class _BoolKeyT:
+    """Index keys for booleans, so that ``true`` and ``1`` never share an index bucket."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v: bool) -> None:
+        self.v = v
+
+    def __repr__(self) -> str:
+        return f"BoolKey({self.v})"
+
+
+_BoolKey = {True: _BoolKeyT(True), False: _BoolKeyT(False)}
+
+
+def key_value(v: Any) -> Any:
+    return _BoolKey[v] if type(v) is bool else v
+
+
+def _key_tuple(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    for v in values:
+        if type(v) is bool:
+            return tuple(key_value(x) for x in values)
+    return values
+
+
+class Program:
+    """Predicates by (name, arity), built from parsed items; immutable once built.
+
+    ``tables`` holds the answer tables of request-independent tabled predicates that
+    queries share (they die with the program, i.e. with its revision).
+    """
+
+    def __init__(self, builtins: dict[str, Builtin] | None = None) -> None:
+        from .builtins import DEFAULT_BUILTINS
+
+        self.builtins: dict[str, Builtin] = dict(DEFAULT_BUILTINS)
+        if builtins:
+            self.builtins.update(builtins)
+        self.predicates: dict[tuple[str, int], Predicate] = {}
+        self.items: list[Clause] = []  # every rule and non-ground fact, for the checker
+        self.tables: dict[Any, Any] = {}
+        self.table_answers = 0
+        self._analysed = False
+        self.tabling = True
+
+    # --- building ---------------------------------------------------------------
+
+    def predicate(self, name: str, arity: int) -> Predicate:
+        key = (name, arity)
+        p = self.predicates.get(key)
+        if p is None:
+            p = self.predicates[key] = Predicate(name, arity)
+        return p
+
+    def add_items(self, items: Iterable[ProgramItem]) -> None:
+        pending_rows: dict[tuple[str, int], tuple[list[tuple[Any, ...]], list[int], str]] = {}
+        for item in items:
+            if type(item) is FactBlock:
+                if item.rows:
+                    pred = self.predicate(item.name, len(item.rows[0]))
+                    pred.add_rows(item.rows, item.lines, item.source)
+                continue
+            self.add_clause(item)
+        del pending_rows
+        self.invalidate()
+
+    def add_clause(self, clause: Clause) -> None:
+        head = clause.head
+        if clause.head.name in self.builtins:
+            raise PolicySyntaxError(
+                clause.source,
+                clause.line,
+                clause.col,
+                f"cannot define built-in predicate '{head.name}'",
+            )
+        pred = self.predicate(head.name, len(head.args))
+        pred.defined = True
+        if not clause.body and all(_is_ground_const(a) for a in head.args):
+            pred.add_rows([tuple(head.args)], [clause.line], clause.source)
+        else:
+            pred.clauses.append(self._compile(clause, len(pred.clauses)))
+            self.items.append(clause)
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        self.tables = {}
+        self.table_answers = 0
+        self._analysed = False
+
+    def _compile(self, clause: Clause, index: int) -> CompiledClause:
+        slots: dict[Var, Slot] = {}
+        head = tuple(_template(a, slots) for a in clause.head.args)
+        body = tuple(self._compile_item(b, slots) for b in clause.body)
+        return CompiledClause(clause, [s.name for s in slots.values()], head, body, index)
+
+    def compile_body(self, items: Iterable[BodyItem], slots: dict[Var, Slot]) -> tuple[Any, ...]:
+        """Compile a query body; ``slots`` maps the query's variables (extended in place)."""
+        return tuple(self._compile_item(b, slots) for b in items)
+
+    def _compile_item(self, item: BodyItem, slots: dict[Var, Slot]) -> tuple[Any, ...]:
+        if type(item) is Goal:
+            t = item.term
+            args = tuple(_template(a, slots) for a in t.args)
+            b = self.builtins.get(t.name)
+            if b is not None:
+                return (BUILTIN, b, args, item)
+            return (CALL, self.predicate(t.name, len(t.args)), args, item)
+        if type(item) is Not:
+            return (NOT, tuple(self._compile_item(b, slots) for b in item.body), None, item)
+        if type(item) is Or:
+            branches = tuple(
+                tuple(self._compile_item(b, slots) for b in branch) for branch in item.branches
+            )
+            return (OR, branches, None, item)
+        raise EngineError(f"not a body item: {item!r}")
+
+    # --- analysis ---------------------------------------------------------------
+
+    def analyse(self) -> None:
+        """Decide which predicates are tabled and which depend on the request."""
+        if self._analysed:
+            return
+        from .analysis import analyse
+
+        analyse(self)
+        self._analysed = True
+
+
+def _is_ground_const(t: Any) -> bool:
+    tt = type(t)
+    if tt is Var:
+        return False
+    if tt is tuple:
+        return all(_is_ground_const(x) for x in t)
+    if tt is Struct:
+        return all(_is_ground_const(x) for x in t.args)
+    return True
+
+
+def _template(t: Term, slots: dict[Var, Slot]) -> Any:
+    tt = type(t)
+    if tt is Var:
+        s = slots.get(t)
+        if s is None:
+            s = slots[t] = Slot(len(slots), t.name)
+        return s
+    if tt is tuple:
+        if _is_ground_const(t):
+            return t
+        return TList(tuple(_template(x, slots) for x in t))
+    if tt is Struct:
+        if _is_ground_const(t):
+            return t
+        return TStruct(t.name, tuple(_template(x, slots) for x in t.args))
+    if tt is JsonMap:
+        return t
+    return t

@@ -1,0 +1,110 @@
+"""Proof trees and "why not" explanations, with their JSON and text renderings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ast import Clause
+from .terms import Struct, format_term, to_json
+
+
+@dataclass
+class ProofNode:
+    """One proved goal: by a rule (with the proofs of its body), a fact, a built-in,
+    a negation (``not G`` with no proof of G) or a tabled answer."""
+
+    goal: Struct | str
+    kind: str  # "rule" | "fact" | "builtin" | "not" | "table"
+    rule: str | None  # the rule's @id, or file:line
+    location: str | None  # file:line of the rule or fact
+    children: list[ProofNode] = field(default_factory=list)
+    clause: Clause | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def goal_text(self) -> str:
+        return self.goal if isinstance(self.goal, str) else format_term(self.goal)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"goal": self.goal_text, "kind": self.kind}
+        if self.rule is not None:
+            d["rule"] = self.rule
+        if self.location is not None:
+            d["location"] = self.location
+        if self.clause is not None and self.clause.description:
+            d["description"] = self.clause.description
+        if self.children:
+            d["children"] = [c.to_dict() for c in self.children]
+        return d
+
+    def rule_ids(self) -> list[str]:
+        out = [self.rule] if self.kind == "rule" and self.rule else []
+        for c in self.children:
+            out.extend(c.rule_ids())
+        return out
+
+    def fact_locations(self) -> list[str]:
+        out = [self.location] if self.kind == "fact" and self.location else []
+        for c in self.children:
+            out.extend(c.fact_locations())
+        return out
+
+    def lines(self, indent: str = "") -> list[str]:
+        if self.kind == "rule":
+            tag = f"  [rule {self.rule}" + (f" @ {self.location}" if self.location != self.rule else "") + "]"
+        elif self.kind == "fact":
+            tag = f"  [fact @ {self.location}]"
+        elif self.kind == "builtin":
+            tag = "  [built-in]"
+        elif self.kind == "not":
+            tag = "  [no proof]"
+        else:
+            tag = "  [table]"
+        out = [indent + self.goal_text + tag]
+        for c in self.children:
+            out.extend(c.lines(indent + "  "))
+        return out
+
+    def format(self) -> str:
+        return "\n".join(self.lines())
+
+
+@dataclass
+class WhyNot:
+    """Why a clause did not prove a goal: its head matched, and ``failed_goal`` (at
+    ``failed_location``) had no proof with the ``bindings`` the goals before it gave."""
+
+    rule: str
+    location: str
+    goal: Struct
+    failed_goal: str
+    failed_location: str
+    bindings: dict[str, Any]
+    nested: list[WhyNot] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "rule": self.rule,
+            "location": self.location,
+            "goal": format_term(self.goal),
+            "failed_goal": self.failed_goal,
+            "failed_location": self.failed_location,
+            "bindings": {k: to_json(v) for k, v in self.bindings.items()},
+        }
+        if self.nested:
+            d["because"] = [n.to_dict() for n in self.nested]
+        return d
+
+    def lines(self, indent: str = "") -> list[str]:
+        b = ", ".join(f"{k}={format_term(v)}" for k, v in self.bindings.items())
+        out = [
+            f"{indent}rule {self.rule} ({self.location}) for {format_term(self.goal)}:",
+            f"{indent}  fails at {self.failed_goal} ({self.failed_location})"
+            + (f" with {b}" if b else ""),
+        ]
+        for n in self.nested:
+            out.extend(n.lines(indent + "    "))
+        return out
+
+    def format(self) -> str:
+        return "\n".join(self.lines())

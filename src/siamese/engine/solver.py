@@ -1,0 +1,970 @@
+"""The solver: SLD resolution as an explicit-stack machine, with tabling.
+
+Why a machine and not recursive generators: the state of a query lives in plain data
+(a continuation list and a choicepoint stack), so a query can stop anywhere — to give
+the event loop a turn, to await an async built-in, or to end at a limit — without
+Python recursion, and without an async generator per goal.
+
+* Bindings live on :class:`~siamese.engine.terms.Var` objects and are undone with a trail.
+* A continuation is a linked tuple ``(goal, depth, next)``; a rule's body is built once
+  per activation from its compiled template.
+* Recursive predicates (found statically, see :mod:`analysis`) are tabled: a call variant
+  is evaluated to a fixpoint by a worklist of producer tasks and consumer resumptions
+  (each consumer sees each answer once), so cycles and left recursion terminate.
+  Tables of request-independent predicates are kept on the program and shared by the
+  next queries; they die with the program.
+* The solver is pure: the clock, the request (for ``input``) and the limits are given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import EvaluationError, LimitExceeded
+from .program import (
+    ANSWER,
+    BUILTIN,
+    CALL,
+    CALL_RAW,
+    EXIT,
+    NOT,
+    NOTOK,
+    OR,
+    CompiledClause,
+    Predicate,
+    Program,
+    Slot,
+    TList,
+    TStruct,
+    key_value,
+)
+from .proof import ProofNode, WhyNot
+from .terms import UNBOUND, Struct, Var, _unify, copy_term, deref, is_ground, resolve, unify, undo
+
+__all__ = ["Limits", "Query", "SOLUTION"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one query. Hitting any of them raises :class:`LimitExceeded`."""
+
+    max_depth: int = 1000
+    max_solutions: int = 100_000  # answers of one query, and of any one table
+    max_steps: int = 1_000_000  # inference steps (calls of predicates and built-ins)
+    timeout_ms: float | None = 1000.0
+    slice_ms: float = 2.0  # longest run between two turns given to the event loop
+    shared_table_answers: int = 2_000_000  # memory bound of the tables kept between queries
+
+
+class _Signal:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+SOLUTION: Any = _Signal("SOLUTION")
+PAUSE: Any = _Signal("PAUSE")
+
+
+class Await:
+    """A request from the machine to its async driver: await this and send the result."""
+
+    __slots__ = ("awaitable", "name", "timeout")
+
+    def __init__(self, awaitable: Any, name: str, timeout: float | None) -> None:
+        self.awaitable = awaitable
+        self.name = name
+        self.timeout = timeout
+
+
+# choicepoint kinds
+_CP_FACTS = 0
+_CP_CLAUSES = 1
+_CP_GEN = 2
+_CP_OR = 3
+_CP_BARRIER = 4
+_CP_ANSWERS = 5
+_CP_AWAIT = 6
+
+_EXIT_GOAL = (EXIT, None, None, None)
+_CHECK_EVERY = 256
+
+
+# --- building runtime goals from compiled templates ------------------------------------
+
+
+def build(t: Any, frame: list[Any]) -> Any:
+    tt = type(t)
+    if tt is Slot:
+        v = frame[t.i]
+        if v is None:
+            v = frame[t.i] = Var(t.name)
+        return v
+    if tt is TStruct:
+        return Struct(t.name, tuple([build(a, frame) for a in t.args]))
+    if tt is TList:
+        return tuple([build(a, frame) for a in t.items])
+    return t
+
+
+def build_goal(g: tuple[Any, ...], frame: list[Any]) -> tuple[Any, ...]:
+    op = g[0]
+    if op == CALL or op == BUILTIN:
+        return (op, g[1], tuple([build(a, frame) for a in g[2]]), g[3])
+    if op == NOT:
+        return (NOT, tuple([build_goal(x, frame) for x in g[1]]), None, g[3])
+    return (OR, tuple([tuple([build_goal(x, frame) for x in br]) for br in g[1]]), None, g[3])
+
+
+def push_body(body: tuple[Any, ...], frame: list[Any], depth: int, cont: Any) -> Any:
+    for g in reversed(body):
+        cont = (build_goal(g, frame), depth, cont)
+    return cont
+
+
+def link(goals: tuple[Any, ...] | list[Any], depth: int, cont: Any) -> Any:
+    for g in reversed(goals):
+        cont = (g, depth, cont)
+    return cont
+
+
+def unify_head(tmpl: tuple[Any, ...], args: tuple[Any, ...], frame: list[Any], trail: list[Var]) -> bool:
+    for t, a in zip(tmpl, args):
+        tt = type(t)
+        if tt is Slot:
+            v = frame[t.i]
+            if v is None:
+                frame[t.i] = a
+            elif not _unify(v, a, trail):
+                return False
+        elif tt is TStruct or tt is TList:
+            if not _unify(build(t, frame), a, trail):
+                return False
+        elif not _unify(t, a, trail):
+            return False
+    return True
+
+
+# --- variant keys and copies for tabling -----------------------------------------------
+
+
+class _VarKey:
+    __slots__ = ("i",)
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _VarKey and other.i == self.i
+
+    def __hash__(self) -> int:
+        return hash(("_VarKey", self.i))
+
+
+def variant_key(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The call with its unbound variables numbered by first occurrence (a call *variant*)."""
+    seen: dict[Var, _VarKey] = {}
+
+    def k(t: Any) -> Any:
+        t = deref(t)
+        tt = type(t)
+        if tt is Var:
+            vk = seen.get(t)
+            if vk is None:
+                vk = seen[t] = _VarKey(len(seen))
+            return vk
+        if tt is tuple:
+            return tuple([k(x) for x in t])
+        if tt is Struct:
+            return ("$struct", t.name, tuple([k(x) for x in t.args]))
+        return key_value(t)
+
+    return tuple([k(a) for a in args])
+
+
+def _copy_goal(g: tuple[Any, ...], mapping: dict[Var, Var]) -> tuple[Any, ...]:
+    op = g[0]
+    if op == CALL or op == BUILTIN or op == CALL_RAW:
+        return (op, g[1], tuple([copy_term(a, mapping) for a in g[2]]), g[3])
+    if op == NOT:
+        return (NOT, tuple([_copy_goal(x, mapping) for x in g[1]]), None, g[3])
+    if op == OR:
+        return (OR, tuple([tuple([_copy_goal(x, mapping) for x in br]) for br in g[1]]), None, g[3])
+    if op == ANSWER:
+        return (ANSWER, g[1], tuple([copy_term(a, mapping) for a in g[2]]), None)
+    return g
+
+
+def _copy_events(events: Any, mapping: dict[Var, Var]) -> Any:
+    items = []
+    while events is not None:
+        items.append(events[0])
+        events = events[1]
+    out = None
+    for ev in reversed(items):
+        if ev[0] in ("rule", "fact", "builtin", "not", "answer") and ev[1] is not None:
+            ev = (ev[0], _copy_goal(ev[1], mapping)) + ev[2:]
+        out = (ev, out)
+    return out
+
+
+class Table:
+    __slots__ = ("pred", "key", "args", "answers", "seen", "consumers", "complete", "proofs")
+
+    def __init__(self, pred: Predicate, key: Any, args: tuple[Any, ...], proofs: bool) -> None:
+        self.pred = pred
+        self.key = key
+        self.args = args
+        self.answers: list[tuple[Any, ...]] = []
+        self.seen: set[Any] = set()
+        self.consumers: list[_Consumer] = []
+        self.complete = False
+        self.proofs: dict[Any, ProofNode] | None = {} if proofs else None
+
+
+class _Consumer:
+    __slots__ = ("goal", "args", "cont", "events")
+
+    def __init__(self, goal: Any, args: tuple[Any, ...], cont: Any, events: Any) -> None:
+        self.goal = goal
+        self.args = args
+        self.cont = cont
+        self.events = events
+
+
+class _Evaluation:
+    __slots__ = ("tables", "work")
+
+    def __init__(self) -> None:
+        self.tables: dict[Any, Table] = {}
+        self.work: deque[Any] = deque()
+
+
+# --- the query -----------------------------------------------------------------------------
+
+
+class Query:
+    """One query against a program: the machine state plus the drivers that run it.
+
+    ``goals`` are runtime goals (see :meth:`Program.goal` and :func:`compile_query`).
+    ``input`` is the request that the ``input`` built-in reads. Built-ins receive the
+    query itself as their context: ``unify``, ``input``, ``wall_clock``, ``mark_volatile``.
+    """
+
+    def __init__(
+        self,
+        program: Program,
+        goals: tuple[Any, ...],
+        *,
+        limits: Limits = Limits(),
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        input: Any = None,
+        proofs: bool = False,
+    ) -> None:
+        program.analyse()
+        self.program = program
+        self.goals = goals
+        self.limits = limits
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.input = input
+        self.proofs = proofs
+        self.trail: list[Var] = []
+        self.steps = 0
+        self.next_check = min(_CHECK_EVERY, limits.max_steps + 1)
+        self.started = clock()
+        self.last_pause = self.started
+        self.deadline = None if limits.timeout_ms is None else self.started + limits.timeout_ms / 1000
+        self.volatile = False  # a volatile built-in was used: do not cache the result
+        self.used: set[str] = set()  # names of built-ins used that matter to callers
+        self.events: Any = None
+        self.local_tables: dict[Any, Table] = {}
+        self.evaluation: _Evaluation | None = None
+        self.solutions = 0
+
+    # -- context for built-ins ------------------------------------------------------------
+
+    def unify(self, a: Any, b: Any) -> bool:
+        return unify(a, b, self.trail)
+
+    def mark_volatile(self) -> None:
+        self.volatile = True
+
+    # -- drivers ----------------------------------------------------------------------------
+
+    def run(self) -> Iterator[Any]:
+        """The raw machine: yields SOLUTION, PAUSE or Await (send the awaited result back)."""
+        return self._run(link(self.goals, 0, None), None)
+
+    def solve_sync(self) -> Iterator[None]:
+        """Yield once per solution (bindings are live on the query's variables meanwhile)."""
+        gen = self.run()
+        for x in gen:
+            if x is SOLUTION:
+                self._count_solution()
+                yield None
+            elif x is not PAUSE:
+                close = getattr(x.awaitable, "close", None)
+                if close is not None:
+                    close()
+                gen.close()
+                raise EvaluationError(
+                    f"built-in '{x.name}' is asynchronous: use the async query API"
+                )
+
+    def first_sync(self) -> bool:
+        for _ in self.solve_sync():
+            return True
+        return False
+
+    async def solve(self) -> AsyncIterator[None]:
+        """Async driver: yields once per solution; awaits async built-ins and gives the
+        event loop a turn every ``slice_ms``."""
+        gen = self.run()
+        send: Any = None
+        error: BaseException | None = None
+        try:
+            while True:
+                try:
+                    x = gen.throw(error) if error is not None else gen.send(send)
+                except StopIteration:
+                    return
+                send = None
+                error = None
+                if x is SOLUTION:
+                    self._count_solution()
+                    yield None
+                elif x is PAUSE:
+                    await asyncio.sleep(0)
+                else:
+                    send, error = await self._await(x)
+        finally:
+            gen.close()
+
+    async def first(self) -> bool:
+        agen = self.solve()
+        try:
+            async for _ in agen:
+                return True
+            return False
+        finally:
+            await agen.aclose()
+
+    async def _await(self, req: Await) -> tuple[Any, BaseException | None]:
+        timeout = req.timeout
+        if self.deadline is not None:
+            left = max(self.deadline - self.clock(), 0.0)
+            timeout = left if timeout is None else min(timeout, left)
+        try:
+            if timeout is None:
+                value = await req.awaitable
+            else:
+                value = await asyncio.wait_for(req.awaitable, timeout)
+        except StopAsyncIteration:
+            return ("stop", None), None
+        except asyncio.TimeoutError:
+            return None, LimitExceeded("timeout", self.limits.timeout_ms, f"built-in '{req.name}'")
+        except LimitExceeded as e:
+            return None, e
+        except Exception as e:  # a failing async built-in ends the query: never a silent pass
+            return None, EvaluationError(f"built-in '{req.name}' failed: {e!r}")
+        return ("ok", value), None
+
+    def _count_solution(self) -> None:
+        self.solutions += 1
+        if self.solutions > self.limits.max_solutions:
+            raise LimitExceeded("max_solutions", self.limits.max_solutions)
+
+    # -- limits -----------------------------------------------------------------------------
+
+    def _checkpoint(self) -> bool:
+        """Check the step budget and the clock; True when the event loop is owed a turn."""
+        lim = self.limits
+        if self.steps > lim.max_steps:
+            raise LimitExceeded("max_steps", lim.max_steps)
+        self.next_check = min(self.steps + _CHECK_EVERY, lim.max_steps + 1)
+        now = self.clock()
+        if self.deadline is not None and now > self.deadline:
+            raise LimitExceeded("timeout", f"{lim.timeout_ms} ms")
+        if now - self.last_pause >= lim.slice_ms / 1000:
+            self.last_pause = now
+            return True
+        return False
+
+    # -- the machine --------------------------------------------------------------------------
+
+    def _run(self, cont: Any, events: Any) -> Iterator[Any]:  # noqa: C901 - one hot loop
+        trail = self.trail
+        cps: list[list[Any]] = []
+        proofs = self.proofs
+        max_depth = self.limits.max_depth
+        while True:
+            if cont is None:
+                self.events = events
+                yield SOLUTION
+            else:
+                node = cont
+                goal, depth, nxt = node
+                op = goal[0]
+                if op == CALL or op == CALL_RAW:
+                    self.steps += 1
+                    if self.steps >= self.next_check and self._checkpoint():
+                        yield PAUSE
+                    if depth > max_depth:
+                        raise LimitExceeded("max_depth", max_depth, _goal_text(goal))
+                    pred: Predicate = goal[1]
+                    args = goal[2]
+                    if pred.tabled and op == CALL:
+                        table = yield from self._table_for(node, events)
+                        if table is not None and table.answers:
+                            cp = [_CP_ANSWERS, len(trail), node, events, table, 0]
+                            cps.append(cp)
+                    elif pred.rows:
+                        cp = self._facts_cp(node, events, pred, args)
+                        if cp is not None:
+                            cps.append(cp)
+                    elif pred.clauses:
+                        cps.append([_CP_CLAUSES, len(trail), node, events, 0])
+                elif op == BUILTIN:
+                    self.steps += 1
+                    if self.steps >= self.next_check and self._checkpoint():
+                        yield PAUSE
+                    b = goal[1]
+                    if b.volatile:
+                        self.volatile = True
+                    if b.track:
+                        self.used.add(b.name)
+                    if b.is_async:
+                        agen = b.call_async(self, goal[2])
+                        cps.append([_CP_AWAIT, len(trail), node, events, agen, b])
+                    elif b.det:
+                        mark = len(trail)
+                        if b.fn(self, goal[2]):
+                            if proofs:
+                                events = (("builtin", goal), events)
+                            cont = nxt
+                            continue
+                        undo(trail, mark)
+                    else:
+                        cps.append([_CP_GEN, len(trail), node, events, b.fn(self, goal[2])])
+                elif op == NOT:
+                    cps.append([_CP_BARRIER, len(trail), node, events])
+                    cont = link(goal[1], depth, ((NOTOK, len(cps) - 1, None, None), depth, None))
+                    continue
+                elif op == OR:
+                    branches = goal[1]
+                    cps.append([_CP_OR, len(trail), node, events, 1])
+                    cont = link(branches[0], depth, nxt)
+                    continue
+                elif op == EXIT:
+                    events = (("exit",), events)
+                    cont = nxt
+                    continue
+                elif op == NOTOK:
+                    # the negated goal has a proof: the negation fails; drop its choicepoints
+                    barrier = goal[1]
+                    undo(trail, cps[barrier][1])
+                    del cps[barrier:]
+                elif op == ANSWER:
+                    self._answer(goal, events)
+                else:  # pragma: no cover - compile() produces no other goal
+                    raise EvaluationError(f"unknown goal {goal!r}")
+            # ---- backtrack: resume the newest choicepoint that still has an alternative ----
+            while cps:
+                cp = cps[-1]
+                undo(trail, cp[1])
+                kind = cp[0]
+                node = cp[2]
+                if kind == _CP_FACTS:
+                    r = self._next_fact(cp)
+                    if r:
+                        if cp[5] >= len(cp[4]) and not node[0][1].clauses:
+                            cps.pop()
+                        events = cp[3]
+                        if proofs:
+                            events = (("fact", node[0], r - 1), events)
+                        cont = node[2]
+                        break
+                    if node[0][1].clauses:
+                        cp[0] = _CP_CLAUSES
+                        cp[4] = 0
+                        continue
+                    cps.pop()
+                    continue
+                if kind == _CP_CLAUSES:
+                    r2 = self._next_clause(cp)
+                    if r2 is not None:
+                        if cp[4] >= len(node[0][1].clauses):
+                            cps.pop()
+                        cont, events = r2
+                        break
+                    cps.pop()
+                    continue
+                if kind == _CP_ANSWERS:
+                    table = cp[4]
+                    answers = table.answers
+                    i = cp[5]
+                    args = node[0][2]
+                    found = False
+                    while i < len(answers):
+                        ans = answers[i]
+                        i += 1
+                        if _unify(args, ans, trail):
+                            found = True
+                            break
+                        undo(trail, cp[1])
+                    cp[5] = i
+                    if found:
+                        events = cp[3]
+                        if proofs:
+                            events = (("answer", node[0], table, ans), events)
+                        cont = node[2]
+                        break
+                    cps.pop()
+                    continue
+                if kind == _CP_GEN:
+                    try:
+                        next(cp[4])
+                    except StopIteration:
+                        cps.pop()
+                        continue
+                    events = cp[3]
+                    if proofs:
+                        events = (("builtin", node[0]), events)
+                    cont = node[2]
+                    break
+                if kind == _CP_OR:
+                    branches = node[0][1]
+                    i = cp[4]
+                    if i + 1 >= len(branches):
+                        cps.pop()
+                    else:
+                        cp[4] = i + 1
+                    events = cp[3]
+                    cont = link(branches[i], node[1], node[2])
+                    break
+                if kind == _CP_BARRIER:
+                    # the negated goal has no proof: the negation succeeds
+                    cps.pop()
+                    events = cp[3]
+                    if proofs:
+                        events = (("not", node[0]), events)
+                    cont = node[2]
+                    break
+                if kind == _CP_AWAIT:
+                    reply = yield Await(cp[4].__anext__(), cp[5].name, cp[5].timeout)
+                    if reply[0] == "stop":
+                        cps.pop()
+                        continue
+                    if cp[4].bind(self, reply[1]):
+                        events = cp[3]
+                        if proofs:
+                            events = (("builtin", node[0]), events)
+                        cont = node[2]
+                        break
+                    continue
+                raise EvaluationError(f"unknown choicepoint {kind}")  # pragma: no cover
+            else:
+                return
+
+    # -- facts and clauses --------------------------------------------------------------------
+
+    def _facts_cp(self, node: Any, events: Any, pred: Predicate, args: tuple[Any, ...]) -> Any:
+        """A choicepoint over the facts that can match the call (found by index)."""
+        bpos: list[int] = []
+        bvals: list[Any] = []
+        for j, a in enumerate(args):
+            while type(a) is Var:
+                r = a.ref
+                if r is UNBOUND:
+                    break
+                a = r
+            ta = type(a)
+            if ta is str or ta is int or ta is float or ta is bool:
+                bpos.append(j)
+                bvals.append(a)
+        n = len(bpos)
+        if n == pred.arity and n:
+            i = pred.ground_lookup().get(
+                tuple(bvals) if bool not in map(type, bvals) else tuple(map(key_value, bvals))
+            )
+            cands: Any = () if i is None else (i,)
+        elif n == 0:
+            cands = range(len(pred.rows))
+        else:
+            idx = pred.index_on(tuple(bpos))
+            if n == 1:
+                cands = idx.get(key_value(bvals[0]), ())
+            else:
+                cands = idx.get(tuple(map(key_value, bvals)), ())
+        if not cands:
+            if pred.clauses:
+                return [_CP_CLAUSES, len(self.trail), node, events, 0]
+            return None
+        return [_CP_FACTS, len(self.trail), node, events, cands, 0]
+
+    def _next_fact(self, cp: list[Any]) -> int:
+        """Unify the call with the next candidate fact; its index + 1, or 0 when none is left."""
+        cands = cp[4]
+        i = cp[5]
+        args = cp[2][0][2]
+        rows = cp[2][0][1].rows
+        trail = self.trail
+        mark = cp[1]
+        n = len(cands)
+        while i < n:
+            k = cands[i]
+            i += 1
+            row = rows[k]
+            for a, v in zip(args, row):
+                while type(a) is Var:
+                    r = a.ref
+                    if r is UNBOUND:
+                        a.ref = v
+                        trail.append(a)
+                        break
+                    a = r
+                else:
+                    if a is v:
+                        continue
+                    ta = type(a)
+                    if ta is str:
+                        if type(v) is str and a == v:
+                            continue
+                        break
+                    if not _unify(a, v, trail):
+                        break
+                    continue
+            else:
+                cp[5] = i
+                return k + 1
+            undo(trail, mark)
+        cp[5] = i
+        return 0
+
+    def _next_clause(self, cp: list[Any]) -> tuple[Any, Any] | None:
+        node = cp[2]
+        goal, depth, nxt = node
+        pred: Predicate = goal[1]
+        args = goal[2]
+        clauses = pred.clauses
+        i = cp[4]
+        trail = self.trail
+        mark = cp[1]
+        a0 = deref(args[0]) if args else None
+        ta0 = type(a0)
+        atomic0 = ta0 is str or ta0 is int or ta0 is float or ta0 is bool
+        n = len(clauses)
+        while i < n:
+            cc: CompiledClause = clauses[i]
+            i += 1
+            fc = cc.first_const
+            if atomic0 and fc is not None and (fc != a0 or (type(fc) is bool) != (ta0 is bool)):
+                continue
+            frame: list[Any] = [None] * cc.nvars
+            if unify_head(cc.head, args, frame, trail):
+                cp[4] = i
+                events = cp[3]
+                tail = nxt
+                if self.proofs:
+                    events = (("rule", goal, cc), events)
+                    tail = (_EXIT_GOAL, depth, nxt)
+                if cc.body:
+                    return push_body(cc.body, frame, depth + 1, tail), events
+                return tail, events
+            undo(trail, mark)
+        cp[4] = i
+        return None
+
+    # -- tabling --------------------------------------------------------------------------------
+
+    def _table_for(self, node: Any, events: Any) -> Iterator[Any]:
+        """The complete table of a tabled call, evaluating it first if needed; None when the
+        call became a consumer of an incomplete table of the running evaluation."""
+        goal = node[0]
+        pred: Predicate = goal[1]
+        args = goal[2]
+        key = (pred, variant_key(args))
+        shared = pred.request_independent and not self.proofs
+        t = self.local_tables.get(key)
+        if t is None and shared:
+            t = self.program.tables.get(key)
+        if t is not None:
+            return t
+        ev = self.evaluation
+        if ev is not None:
+            consumer = self._capture(node, events)
+            if consumer is not None:
+                t = ev.tables.get(key)
+                if t is None:
+                    t = self._new_table(ev, pred, key, args)
+                t.consumers.append(consumer)
+                for ans in t.answers:
+                    ev.work.append((consumer, ans, t))
+                return None
+        yield from self._evaluate(pred, key, args)
+        return self.local_tables[key]
+
+    def _new_table(self, ev: _Evaluation, pred: Predicate, key: Any, args: tuple[Any, ...]) -> Table:
+        mapping: dict[Var, Var] = {}
+        t = Table(pred, key, tuple([copy_term(a, mapping) for a in args]), self.proofs)
+        ev.tables[key] = t
+        ev.work.append((None, None, t))
+        return t
+
+    def _capture(self, node: Any, events: Any) -> _Consumer | None:
+        """Copy the continuation of a call up to its table's ANSWER marker (None if the call
+        is not directly inside a table's evaluation, e.g. under a negation)."""
+        mapping: dict[Var, Var] = {}
+        goals: list[tuple[Any, int]] = []
+        c = node[2]
+        while c is not None:
+            g = c[0]
+            if g[0] == NOTOK:
+                return None
+            goals.append((_copy_goal(g, mapping), c[1]))
+            if g[0] == ANSWER:
+                break
+            c = c[2]
+        else:
+            return None
+        cont = None
+        for g, d in reversed(goals):
+            cont = (g, d, cont)
+        goal = _copy_goal(node[0], mapping)
+        ev_copy = _copy_events(events, mapping) if self.proofs else None
+        return _Consumer(goal, goal[2], cont, ev_copy)
+
+    def _evaluate(self, pred: Predicate, key: Any, args: tuple[Any, ...]) -> Iterator[Any]:
+        ev = _Evaluation()
+        outer = self.evaluation
+        self.evaluation = ev
+        trail = self.trail
+        try:
+            self._new_table(ev, pred, key, args)
+            work = ev.work
+            while work:
+                consumer, ans, t = work.popleft()
+                mark = len(trail)
+                if consumer is None:  # produce: run the predicate's own clauses for the call
+                    cont = (
+                        (CALL_RAW, t.pred, t.args, None),
+                        0,
+                        ((ANSWER, t, t.args, None), 0, None),
+                    )
+                    yield from self._run(cont, None)
+                elif _unify(consumer.args, ans, trail):
+                    events = None
+                    if self.proofs:
+                        events = (("answer", consumer.goal, t, ans), consumer.events)
+                    yield from self._run(consumer.cont, events)
+                undo(trail, mark)
+        finally:
+            self.evaluation = outer
+        limit = self.limits.shared_table_answers
+        program = self.program
+        for k, t in ev.tables.items():
+            t.complete = True
+            t.consumers = []
+            self.local_tables[k] = t
+            if t.pred.request_independent and not self.proofs:
+                program.table_answers += len(t.answers)
+                if program.table_answers > limit:  # bound memory: start the shared tables afresh
+                    program.tables = {}
+                    program.table_answers = len(t.answers)
+                program.tables[k] = t
+
+    def _answer(self, goal: tuple[Any, ...], events: Any) -> None:
+        t: Table = goal[1]
+        ans = tuple([resolve(a) for a in goal[2]])
+        k = variant_key(ans)
+        if k in t.seen:
+            return
+        t.seen.add(k)
+        if len(t.answers) >= self.limits.max_solutions:
+            raise LimitExceeded(
+                "max_solutions", self.limits.max_solutions, f"answers of {t.pred.name}/{t.pred.arity}"
+            )
+        if not all(is_ground(a) for a in ans):
+            mapping: dict[Var, Var] = {}
+            ans = tuple([copy_term(a, mapping) for a in ans])
+        t.answers.append(ans)
+        if t.proofs is not None:
+            nodes = proof_from_events(events, self.program)
+            if nodes:
+                t.proofs[k] = nodes[0]
+        ev = self.evaluation
+        if ev is not None:
+            for c in t.consumers:
+                ev.work.append((c, ans, t))
+
+    # -- explanations -----------------------------------------------------------------------------
+
+    def proof(self) -> list[ProofNode]:
+        """The proof of the current solution (queries made with ``proofs=True``)."""
+        return proof_from_events(self.events, self.program)
+
+    def _first(self, goals: list[Any]) -> Iterator[Any]:
+        """Sub-run to the first solution of a conjunction; returns the live generator or None.
+        Requests of the sub-run (pauses, awaits) are passed up to the driver."""
+        sub = self._run(link(goals, 0, None), None)
+        send: Any = None
+        while True:
+            try:
+                x = sub.send(send)
+            except StopIteration:
+                return None
+            if x is SOLUTION:
+                return sub
+            send = yield x
+
+    def why_not(self, goal: tuple[Any, ...], depth: int = 2) -> Iterator[Any]:
+        """Generator (drive it like :meth:`run`) whose return value is the "why not" of a
+        failing call: for each clause whose head matches, the first body goal that fails
+        and the bindings at that point (from the first proof of the goals before it)."""
+        out: list[WhyNot] = []
+        if goal[0] != CALL and goal[0] != CALL_RAW:
+            return out
+        pred: Predicate = goal[1]
+        args = goal[2]
+        trail = self.trail
+        for cc in pred.clauses:
+            mark = len(trail)
+            frame: list[Any] = [None] * cc.nvars
+            if not unify_head(cc.head, args, frame, trail):
+                undo(trail, mark)
+                continue
+            after_head = len(trail)
+            head = Struct(pred.name, tuple([resolve(a) for a in args]))
+            body = [build_goal(g, frame) for g in cc.body]
+            failed = None
+            for i in range(len(body)):
+                sub = yield from self._first(body[: i + 1])
+                if sub is None:
+                    failed = i
+                    break
+                sub.close()
+                undo(trail, after_head)
+            if failed is None:
+                undo(trail, mark)
+                continue
+            sub = (yield from self._first(body[:failed])) if failed else None
+            fg = body[failed]
+            bindings = _frame_bindings(cc, frame)
+            failed_text = _goal_text(fg)
+            nested: list[WhyNot] = []
+            if depth > 0 and fg[0] == CALL and fg[1].clauses:
+                nested = yield from self.why_not(fg, depth - 1)
+            if sub is not None:
+                sub.close()
+            undo(trail, mark)
+            src = fg[3]
+            c = cc.clause
+            loc = f"{c.source}:{src.line}:{src.col}" if src is not None else c.location
+            out.append(
+                WhyNot(
+                    rule=c.label,
+                    location=c.location,
+                    goal=head,
+                    failed_goal=failed_text,
+                    failed_location=loc,
+                    bindings=bindings,
+                    nested=nested,
+                )
+            )
+        return out
+
+
+def _frame_bindings(cc: CompiledClause, frame: list[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, v in zip(cc.var_names, frame):
+        if v is None or name == "_" or not name.startswith("?"):
+            continue
+        val = resolve(v)
+        if type(val) is Var:
+            continue
+        out[name] = val
+    return out
+
+
+def _goal_text(goal: tuple[Any, ...]) -> str:
+    from .terms import format_term
+
+    op = goal[0]
+    if op == CALL or op == CALL_RAW:
+        return format_term(Struct(goal[1].name, tuple(resolve(a) for a in goal[2])))
+    if op == BUILTIN:
+        return format_term(Struct(goal[1].name, tuple(resolve(a) for a in goal[2])))
+    if op == NOT:
+        return "not (" + ", ".join(_goal_text(g) for g in goal[1]) + ")"
+    if op == OR:
+        return "(" + " ; ".join(", ".join(_goal_text(g) for g in br) for br in goal[1]) + ")"
+    return repr(goal)
+
+
+def proof_from_events(events: Any, program: Program) -> list[ProofNode]:
+    """Rebuild proof trees from the persistent event list of a solution."""
+    items = []
+    while events is not None:
+        items.append(events[0])
+        events = events[1]
+    root: list[ProofNode] = []
+    stack: list[list[ProofNode]] = [root]
+    for ev in reversed(items):
+        kind = ev[0]
+        if kind == "exit":
+            if len(stack) > 1:
+                stack.pop()
+            continue
+        goal = ev[1]
+        if kind == "not":
+            text = "not (" + ", ".join(_goal_text(g) for g in goal[1]) + ")"
+            stack[-1].append(ProofNode(text, "not", None, None, []))
+            continue
+        term = Struct(goal[1].name, tuple([resolve(a) for a in goal[2]]))
+        if kind == "rule":
+            cc: CompiledClause = ev[2]
+            node = ProofNode(term, "rule", cc.clause.label, cc.clause.location, [], cc.clause)
+            stack[-1].append(node)
+            stack.append(node.children)
+        elif kind == "fact":
+            pred: Predicate = goal[1]
+            stack[-1].append(ProofNode(term, "fact", None, pred.row_location(ev[2]), []))
+        elif kind == "builtin":
+            stack[-1].append(ProofNode(term, "builtin", None, None, []))
+        elif kind == "answer":
+            table: Table = ev[2]
+            sub = table.proofs.get(variant_key(ev[3])) if table.proofs is not None else None
+            if sub is not None:
+                stack[-1].append(sub)
+            else:
+                stack[-1].append(ProofNode(term, "table", None, None, []))
+    return root
+
+
+def compile_query(program: Program, items: Any) -> tuple[Any, ...]:
+    """Runtime goals for parsed body items; the items' own variables stay the query's."""
+    slots: dict[Var, Slot] = {}
+    templates = program.compile_body(items, slots)
+    frame: list[Any] = [None] * len(slots)
+    for var, slot in slots.items():
+        frame[slot.i] = var
+    return tuple(build_goal(g, frame) for g in templates)
+
+
+def call_goal(program: Program, name: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The runtime goal for ``name(args...)`` (a predicate or a built-in)."""
+    b = program.builtins.get(name)
+    if b is not None:
+        return (BUILTIN, b, args, None)
+    return (CALL, program.predicate(name, len(args)), args, None)

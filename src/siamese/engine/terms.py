@@ -1,0 +1,319 @@
+"""Terms of the policy language and the operations every part of the engine shares.
+
+Runtime representation (chosen for speed, see ENGINE-NOTES.md):
+
+* strings/atoms are ``str``; integers ``int``; floats ``float``; ``true``/``false`` are ``bool``
+* lists are ``tuple``
+* compound terms ``f(a, b)`` are :class:`Struct`
+* JSON objects (from ``input`` or fetched data) are :class:`JsonMap`, a hashable read-only dict
+* variables are :class:`Var`; a variable is bound by setting ``ref`` and recording it on a trail,
+  so backtracking undoes bindings by popping the trail (no dict copies).
+
+``bool`` is a subclass of ``int`` in Python, so ``True == 1``. Unification keeps them apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = [
+    "UNBOUND",
+    "JsonMap",
+    "Struct",
+    "Term",
+    "Var",
+    "bind",
+    "deref",
+    "format_term",
+    "from_json",
+    "is_ground",
+    "resolve",
+    "same_value",
+    "to_json",
+    "undo",
+    "unify",
+]
+
+
+class _Unbound:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNBOUND"
+
+
+UNBOUND: Any = _Unbound()
+
+
+class Var:
+    """A logic variable. ``name`` is for display only; identity is the object."""
+
+    __slots__ = ("ref", "name")
+
+    def __init__(self, name: str = "_") -> None:
+        self.ref: Any = UNBOUND
+        self.name = name
+
+    def __repr__(self) -> str:
+        if self.ref is UNBOUND:
+            return self.name if self.name.startswith(("?", "_")) else "?" + self.name
+        return f"{self.name}={self.ref!r}"
+
+
+class Struct:
+    """A compound term ``name(args...)``; also used for goals."""
+
+    __slots__ = ("name", "args", "_hash")
+
+    def __init__(self, name: str, args: tuple[Any, ...]) -> None:
+        self.name = name
+        self.args = args
+        self._hash: int | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if type(other) is not Struct:
+            return NotImplemented
+        return self.name == other.name and len(self.args) == len(other.args) and all(
+            same_value(a, b) for a, b in zip(self.args, other.args)
+        )
+
+    def __hash__(self) -> int:
+        h = self._hash
+        if h is None:
+            h = self._hash = hash((self.name, self.args))
+        return h
+
+    @property
+    def arity(self) -> int:
+        return len(self.args)
+
+    def __repr__(self) -> str:
+        return format_term(self)
+
+
+class JsonMap(dict):  # type: ignore[type-arg]
+    """A JSON object as a term: a dict that can be hashed (it is never mutated)."""
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items(), key=lambda kv: kv[0])))
+
+
+Term = Any  # str | int | float | bool | tuple | Struct | JsonMap | Var
+
+
+def deref(t: Term) -> Term:
+    while type(t) is Var:
+        r = t.ref
+        if r is UNBOUND:
+            return t
+        t = r
+    return t
+
+
+def bind(v: Var, t: Term, trail: list[Var]) -> None:
+    v.ref = t
+    trail.append(v)
+
+
+def undo(trail: list[Var], mark: int) -> None:
+    while len(trail) > mark:
+        trail.pop().ref = UNBOUND
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equality of two non-variable atomic values, keeping booleans apart from numbers."""
+    if a is b:
+        return True
+    ta = type(a)
+    tb = type(b)
+    if ta is str or tb is str:
+        return ta is tb and a == b
+    if (ta is bool) is not (tb is bool):
+        return False
+    if ta is tuple or ta is Struct or ta is JsonMap:
+        return a == b and _deep_same(a, b)
+    return bool(a == b)
+
+
+def _deep_same(a: Any, b: Any) -> bool:
+    if type(a) is tuple and type(b) is tuple:
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    return True
+
+
+def unify(a: Term, b: Term, trail: list[Var]) -> bool:
+    """Unify two terms, recording bindings on ``trail``.
+
+    On failure the bindings made by this call are undone, so the caller's state is
+    exactly as before. No occurs check (as in Prolog).
+    """
+    mark = len(trail)
+    if _unify(a, b, trail):
+        return True
+    undo(trail, mark)
+    return False
+
+
+def _unify(a: Term, b: Term, trail: list[Var]) -> bool:
+    while type(a) is Var:
+        r = a.ref
+        if r is UNBOUND:
+            break
+        a = r
+    while type(b) is Var:
+        r = b.ref
+        if r is UNBOUND:
+            break
+        b = r
+    if a is b:
+        return True
+    ta = type(a)
+    tb = type(b)
+    if ta is Var:
+        a.ref = b
+        trail.append(a)
+        return True
+    if tb is Var:
+        b.ref = a
+        trail.append(b)
+        return True
+    if ta is str or tb is str:
+        return ta is tb and a == b
+    if ta is tuple:
+        if tb is not tuple or len(a) != len(b):
+            return False
+        for x, y in zip(a, b):
+            if not _unify(x, y, trail):
+                return False
+        return True
+    if ta is Struct:
+        if tb is not Struct or a.name != b.name or len(a.args) != len(b.args):
+            return False
+        for x, y in zip(a.args, b.args):
+            if not _unify(x, y, trail):
+                return False
+        return True
+    if tb is tuple or tb is Struct:
+        return False
+    return same_value(a, b)
+
+
+def resolve(t: Term) -> Term:
+    """The term with every bound variable replaced by its value (unbound ones stay)."""
+    t = deref(t)
+    tt = type(t)
+    if tt is tuple:
+        return tuple(resolve(x) for x in t)
+    if tt is Struct:
+        return Struct(t.name, tuple(resolve(x) for x in t.args))
+    return t
+
+
+def is_ground(t: Term) -> bool:
+    t = deref(t)
+    tt = type(t)
+    if tt is Var:
+        return False
+    if tt is tuple:
+        return all(is_ground(x) for x in t)
+    if tt is Struct:
+        return all(is_ground(x) for x in t.args)
+    return True
+
+
+def copy_term(t: Term, mapping: dict[Var, Var]) -> Term:
+    """A copy of ``t`` (bindings resolved) whose unbound variables are fresh, shared via mapping."""
+    t = deref(t)
+    tt = type(t)
+    if tt is Var:
+        nv = mapping.get(t)
+        if nv is None:
+            nv = mapping[t] = Var(t.name)
+        return nv
+    if tt is tuple:
+        return tuple(copy_term(x, mapping) for x in t)
+    if tt is Struct:
+        return Struct(t.name, tuple(copy_term(x, mapping) for x in t.args))
+    return t
+
+
+# --- conversion to and from JSON-like Python values ---------------------------------
+
+
+def from_json(value: Any) -> Term:
+    """A JSON value as a term: lists become tuples, objects JsonMap, null the atom ``null``."""
+    if value is None:
+        return "null"
+    tv = type(value)
+    if tv is list or tv is tuple:
+        return tuple(from_json(x) for x in value)
+    if tv is dict:
+        return JsonMap((k, from_json(v)) for k, v in value.items())
+    return value
+
+
+def to_json(t: Term) -> Any:
+    """A term as a JSON-friendly Python value (unbound variables become their name)."""
+    t = deref(t)
+    tt = type(t)
+    if tt is tuple:
+        return [to_json(x) for x in t]
+    if tt is Struct:
+        return {t.name: [to_json(x) for x in t.args]}
+    if tt is JsonMap:
+        return {k: to_json(v) for k, v in t.items()}
+    if tt is Var:
+        return t.name if t.name.startswith("?") else "?" + t.name
+    return t
+
+
+# --- printing in the text syntax ----------------------------------------------------
+
+_BARE_SAFE = frozenset("abcdefghijklmnopqrstuvwxyz")
+_KEYWORDS = frozenset({"true", "false", "not", "in", "is"})
+
+
+def _atom_text(s: str) -> str:
+    if (
+        s
+        and s[0] in _BARE_SAFE
+        and s not in _KEYWORDS
+        and all(c.isascii() and (c.isalnum() or c == "_") for c in s)
+    ):
+        return s
+    out = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return f'"{out}"'
+
+
+def format_term(t: Term) -> str:
+    """The term in the text syntax of ``*.rules`` files (parseable back)."""
+    t = deref(t)
+    tt = type(t)
+    if tt is str:
+        return _atom_text(t)
+    if tt is bool:
+        return "true" if t else "false"
+    if tt is int or tt is float:
+        return repr(t)
+    if tt is Var:
+        return t.name if t.name.startswith(("?", "_")) else "?" + t.name
+    if tt is tuple:
+        return "[" + ", ".join(format_term(x) for x in t) + "]"
+    if tt is Struct:
+        if not t.args:
+            return _atom_text(t.name) + "()"
+        return _atom_text(t.name) + "(" + ", ".join(format_term(x) for x in t.args) + ")"
+    if tt is JsonMap:
+        import json
+
+        return json.dumps(to_json(t), sort_keys=True)
+    return repr(t)
+
+
+def format_args(name: str, args: Iterable[Term]) -> str:
+    return format_term(Struct(name, tuple(args)))

@@ -1,0 +1,1 @@
+"""Policy sets: a directory of policy files, checked, with a revision."""
