@@ -205,16 +205,7 @@ class RuleEngine:
     async def why_not(self, name: str, *args: Any, input: Any = None) -> list[WhyNot]:
         goals, _ = self.goal(name, *args)
         q = self._query(goals, input=input)
-        gen = q.why_not(goals[0])
-        send = None
-        while True:
-            try:
-                x = gen.send(send)
-            except StopIteration as stop:
-                return list(stop.value or [])
-            send, error = await q._await(x) if hasattr(x, "awaitable") else (None, None)
-            if error is not None:
-                raise error
+        return list(await q.drive(q.why_not(goals[0])) or [])
 
 
 def to_json_value(v: Any) -> Any:

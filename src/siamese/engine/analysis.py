@@ -117,3 +117,29 @@ def analyse(program: Program) -> None:
                 changed = True
     for p in preds:
         p.request_independent = p not in dependent
+    program.input_paths = input_paths(program)
+
+
+def input_paths(program: Program) -> frozenset[str] | None:
+    """Every literal path of an ``input(Path, ?V)`` goal; None if some path is computed."""
+    paths: set[str] = set()
+
+    def walk(body: tuple[Any, ...]) -> bool:
+        for g in body:
+            op = g[0]
+            if op == BUILTIN and g[1].name == "input":
+                path = g[2][0] if g[2] else None
+                if type(path) is not str:
+                    return False
+                paths.add(path)
+            elif op == NOT and not walk(g[1]):
+                return False
+            elif op == OR and not all(walk(br) for br in g[1]):
+                return False
+        return True
+
+    for p in program.predicates.values():
+        for c in p.clauses:
+            if not walk(c.body):
+                return None
+    return frozenset(paths)

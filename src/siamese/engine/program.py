@@ -228,6 +228,8 @@ class Program:
         self.table_answers = 0
         self._analysed = False
         self.tabling = True
+        # the literal paths that input(Path, ?V) goals read; None when some path is computed
+        self.input_paths: frozenset[str] | None = frozenset()
 
     # --- building ---------------------------------------------------------------
 
@@ -242,6 +244,13 @@ class Program:
         pending_rows: dict[tuple[str, int], tuple[list[tuple[Any, ...]], list[int], str]] = {}
         for item in items:
             if type(item) is FactBlock:
+                if item.name in self.builtins:
+                    raise PolicySyntaxError(
+                        item.source,
+                        item.lines[0] if item.lines else 0,
+                        1,
+                        f"cannot define built-in predicate '{item.name}'",
+                    )
                 if item.rows:
                     pred = self.predicate(item.name, len(item.rows[0]))
                     pred.add_rows(item.rows, item.lines, item.source)

@@ -360,6 +360,24 @@ class Query:
         finally:
             await agen.aclose()
 
+    async def drive(self, gen: Iterator[Any]) -> Any:
+        """Run a generator of machine requests (e.g. :meth:`why_not`) to its return value."""
+        send: Any = None
+        error: BaseException | None = None
+        try:
+            while True:
+                try:
+                    x = gen.throw(error) if error is not None else gen.send(send)
+                except StopIteration as stop:
+                    return stop.value
+                send, error = None, None
+                if x is PAUSE:
+                    await asyncio.sleep(0)
+                elif x is not SOLUTION:
+                    send, error = await self._await(x)
+        finally:
+            gen.close()
+
     async def _await(self, req: Await) -> tuple[Any, BaseException | None]:
         timeout = req.timeout
         if self.deadline is not None:
@@ -695,10 +713,11 @@ class Query:
         pred: Predicate = goal[1]
         args = goal[2]
         key = (pred, variant_key(args))
-        shared = pred.request_independent and not self.proofs
         t = self.local_tables.get(key)
-        if t is None and shared:
+        if t is None and pred.request_independent:
             t = self.program.tables.get(key)
+            if t is not None and self.proofs and t.proofs is None:
+                t = None  # computed without proofs: this query must compute its own
         if t is not None:
             return t
         ev = self.evaluation
@@ -777,7 +796,10 @@ class Query:
             t.complete = True
             t.consumers = []
             self.local_tables[k] = t
-            if t.pred.request_independent and not self.proofs:
+            if t.pred.request_independent:
+                old = program.tables.get(k)
+                if old is not None and old.proofs is not None and t.proofs is None:
+                    continue  # keep the table that can also explain its answers
                 program.table_answers += len(t.answers)
                 if program.table_answers > limit:  # bound memory: start the shared tables afresh
                     program.tables = {}

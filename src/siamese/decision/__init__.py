@@ -1,0 +1,1 @@
+"""Decisions: requests and decisions, the authorizer (allow/deny/explain), the TTL cache."""

@@ -1,0 +1,133 @@
+"""The authorizer: a request and a policy set in, an :class:`Outcome` out.
+
+allow iff ``allow(S, A, R)`` has a proof and ``deny(S, A, R)`` has none; default deny;
+any error or limit denies and says which (Cedar: deny overrides, errors never allow).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ..engine.errors import EngineError, LimitExceeded
+from ..engine.program import CALL, Program
+from ..engine.solver import Limits, Query
+from ..engine.terms import Var, format_term, resolve
+from .models import Outcome, Request
+
+log = logging.getLogger("siamese.decision")
+
+__all__ = ["Authorizer", "PolicyLike"]
+
+
+class PolicyLike(Protocol):
+    program: Program
+    revision: str
+
+
+class Authorizer:
+    def __init__(
+        self,
+        *,
+        limits: Limits = Limits(),
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        explain_denials: bool = True,
+    ) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.explain_denials = explain_denials
+
+    def _query(self, program: Program, name: str, args: tuple[Any, ...], request: Request,
+               proofs: bool = True) -> Query:
+        goal = (CALL, program.predicate(name, len(args)), args, None)
+        return Query(program, (goal,), limits=self.limits, clock=self.clock,
+                     wall_clock=self.wall_clock, input=request.input, proofs=proofs)
+
+    async def evaluate(self, policy: PolicyLike, request: Request, gateway: bool = False) -> Outcome:
+        program = policy.program
+        revision = policy.revision
+        args = (request.subject, request.action, request.resource)
+        volatile = False
+        try:
+            deny_pred = program.predicates.get(("deny", 3))
+            if deny_pred is not None and deny_pred.defined:
+                q = self._query(program, "deny", args, request)
+                if await q.first():
+                    proof = [n.to_dict() for n in q.proof()]
+                    rules = tuple(_rules(q))
+                    return Outcome(
+                        False, revision,
+                        f"denied by rule {rules[0]}" if rules else "denied by a deny rule",
+                        {"kind": "deny", "proof": proof}, rule_ids=rules,
+                        cacheable=not q.volatile,
+                    )
+                volatile = q.volatile
+            allow_pred = program.predicates.get(("allow", 3))
+            if allow_pred is None or not allow_pred.defined:
+                return Outcome(False, revision, "no allow rules in the policy set",
+                               {"kind": "default-deny", "why_not": []}, cacheable=not volatile)
+            q = self._query(program, "allow", args, request)
+            if await q.first():
+                proof = [n.to_dict() for n in q.proof()]
+                rules = tuple(_rules(q))
+                headers: tuple[tuple[str, str], ...] = ()
+                if gateway:
+                    headers = await self._headers(program, request)
+                return Outcome(
+                    True, revision,
+                    f"allowed by rule {rules[0]}" if rules else "allowed",
+                    {"kind": "allow", "proof": proof}, rule_ids=rules,
+                    cacheable=not (volatile or q.volatile), response_headers=headers,
+                )
+            volatile = volatile or q.volatile
+            why: list[dict[str, Any]] = []
+            if self.explain_denials:
+                wq = self._query(program, "allow", args, request, proofs=False)
+                why = [w.to_dict() for w in await wq.drive(wq.why_not(wq.goals[0]))]
+            reason = (
+                f"no rule allows {request.subject} to {request.action} {request.resource}"
+            )
+            return Outcome(False, revision, reason, {"kind": "default-deny", "why_not": why},
+                           cacheable=not volatile)
+        except LimitExceeded as e:
+            return Outcome(False, revision, f"denied: limit exceeded ({e.limit})",
+                           {"kind": "error", "error": str(e)}, errors=(str(e),),
+                           cacheable=False, limit=e.limit)
+        except EngineError as e:
+            return Outcome(False, revision, "denied: policy evaluation failed",
+                           {"kind": "error", "error": str(e)}, errors=(str(e),), cacheable=False)
+        except Exception as e:  # fail closed on anything unexpected, and say so
+            log.exception("decision failed")
+            return Outcome(False, revision, "denied: internal error",
+                           {"kind": "error", "error": repr(e)}, errors=(repr(e),),
+                           cacheable=False)
+
+    async def _headers(self, program: Program, request: Request) -> tuple[tuple[str, str], ...]:
+        pred = program.predicates.get(("response_header", 2))
+        if pred is None or not pred.defined:
+            return ()
+        name, value = Var("?name"), Var("?value")
+        q = self._query(program, "response_header", (name, value), request, proofs=False)
+        out: list[tuple[str, str]] = []
+        agen = q.solve()
+        try:
+            async for _ in agen:
+                n, v = resolve(name), resolve(value)
+                if isinstance(n, str) and not isinstance(v, Var):
+                    out.append((n, v if isinstance(v, str) else format_term(v)))
+        finally:
+            await agen.aclose()
+        return tuple(out)
+
+
+def _rules(q: Query) -> list[str]:
+    out: list[str] = []
+    for node in q.proof():
+        for r in node.rule_ids():
+            if r not in out:
+                out.append(r)
+    return out

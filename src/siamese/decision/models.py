@@ -1,0 +1,165 @@
+"""Requests and decisions.
+
+A request has the shape of the OpenID AuthZEN Authorization API (subject, action,
+resource, context); the engine reaches every part of it with ``input(Path, ?V)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Decision", "Outcome", "Request", "RequestError"]
+
+MAX_ID_LENGTH = 1024
+
+
+class RequestError(ValueError):
+    """A request that cannot be decided: the caller gets a 4xx with this message."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _entity(data: Any, name: str, key: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise RequestError(f"'{name}' must be an object" if data is not None else f"missing '{name}'")
+    value = data.get(key)
+    if value is None:
+        raise RequestError(f"missing '{name}.{key}'")
+    if not isinstance(value, str):
+        raise RequestError(f"'{name}.{key}' must be a string")
+    if not value or len(value) > MAX_ID_LENGTH:
+        raise RequestError(f"'{name}.{key}' must be 1 to {MAX_ID_LENGTH} characters")
+    props = data.get("properties")
+    if props is not None and not isinstance(props, dict):
+        raise RequestError(f"'{name}.properties' must be an object")
+    typ = data.get("type")
+    if typ is not None and not isinstance(typ, str):
+        raise RequestError(f"'{name}.type' must be a string")
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A validated decision request. ``input`` is what ``input(Path, ?V)`` reads."""
+
+    subject: str
+    action: str
+    resource: str
+    input: dict[str, Any]
+
+    @classmethod
+    def from_authzen(
+        cls,
+        body: Any,
+        *,
+        claims: dict[str, Any] | None = None,
+        http: dict[str, Any] | None = None,
+        require_types: bool = True,
+    ) -> Request:
+        """Validate an AuthZEN evaluation body; unknown fields are ignored."""
+        if not isinstance(body, dict):
+            raise RequestError("request body must be a JSON object")
+        subject = _entity(body.get("subject"), "subject", "id")
+        action = _entity(body.get("action"), "action", "name")
+        resource = _entity(body.get("resource"), "resource", "id")
+        if require_types:
+            for name, ent in (("subject", subject), ("resource", resource)):
+                if ent.get("type") is None:
+                    raise RequestError(f"missing '{name}.type'")
+        context = body.get("context")
+        if context is not None and not isinstance(context, dict):
+            raise RequestError("'context' must be an object")
+        data: dict[str, Any] = {
+            "subject": subject,
+            "action": action,
+            "resource": resource,
+            "context": context or {},
+        }
+        if claims is not None:
+            data["claims"] = claims
+        if http is not None:
+            data["request"] = http
+        return cls(subject["id"], action["name"], resource["id"], data)
+
+    @classmethod
+    def simple(
+        cls,
+        subject: str,
+        action: str,
+        resource: str,
+        *,
+        context: dict[str, Any] | None = None,
+        subject_type: str = "user",
+        resource_type: str = "resource",
+        claims: dict[str, Any] | None = None,
+        http: dict[str, Any] | None = None,
+    ) -> Request:
+        body = {
+            "subject": {"type": subject_type, "id": subject},
+            "action": {"name": action},
+            "resource": {"type": resource_type, "id": resource},
+            "context": context or {},
+        }
+        return cls.from_authzen(body, claims=claims, http=http)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the policy set decided for a request (shared by every decision the cache
+    answers with it)."""
+
+    allowed: bool
+    revision: str
+    reason: str
+    explanation: dict[str, Any]
+    errors: tuple[str, ...] = ()
+    rule_ids: tuple[str, ...] = ()
+    cacheable: bool = True
+    response_headers: tuple[tuple[str, str], ...] = ()
+    limit: str | None = None  # the limit that ended the evaluation, if any
+
+
+@dataclass(slots=True)
+class Decision:
+    """One answered decision: an outcome, its own id, and whether the cache answered it."""
+
+    outcome: Outcome
+    decision_id: str
+    request: Request
+    cached: bool = False
+    latency_us: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome.allowed
+
+    @property
+    def revision(self) -> str:
+        return self.outcome.revision
+
+    @property
+    def reason(self) -> str:
+        return self.outcome.reason
+
+    @property
+    def explanation(self) -> dict[str, Any]:
+        return self.outcome.explanation
+
+    def to_dict(self) -> dict[str, Any]:
+        o = self.outcome
+        d: dict[str, Any] = {
+            "decision": o.allowed,
+            "decision_id": self.decision_id,
+            "revision": o.revision,
+            "reason": o.reason,
+            "explanation": o.explanation,
+            "cached": self.cached,
+        }
+        if o.errors:
+            d["errors"] = list(o.errors)
+        return d

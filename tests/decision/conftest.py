@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from siamese.engine.program import Program
+from siamese.engine.syntax import parse_source
+
+
+@dataclass
+class FakePolicy:
+    program: Program
+    revision: str
+
+
+def policy(text: str, revision: str = "rev1", source: str = "p.rules") -> FakePolicy:
+    program = Program()
+    program.add_items(parse_source(text, source))
+    program.analyse()
+    return FakePolicy(program, revision)
