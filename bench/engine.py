@@ -128,7 +128,10 @@ def siamese_decider(eng: Any) -> Callable[[str, str, str], bool]:
     return decide
 
 
-def bench_siamese(wl: workloads.Workload, budget_s: float) -> Timing:
+def bench_siamese(wl: workloads.Workload, budget_s: float) -> tuple[Timing, Timing]:
+    """Two passes over the same requests: the first meets every user and resource for the
+    first time (the tables the engine keeps between queries are still cold for them), the
+    second runs with those tables warm. There is no decision cache in either."""
     RuleEngine = import_rule_engine()
     eng = RuleEngine()
     t0 = time.perf_counter()
@@ -145,7 +148,17 @@ def bench_siamese(wl: workloads.Workload, budget_s: float) -> Timing:
         budget_s,
     )
     t.load_seconds = load
-    return t
+    warm = time_decisions(
+        "siamese-warm",
+        wl.name,
+        siamese_decider(eng),
+        wl.requests,
+        wl.expected,
+        wl.requests,
+        (),
+        budget_s,
+    )
+    return t, warm
 
 
 def bench_casbin(wl: workloads.Workload, budget_s: float) -> Timing:
@@ -304,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         timings: dict[str, Timing] = {}
         if run_siamese:
-            timings["siamese"] = bench_siamese(wl, args.budget)
+            timings["siamese"], timings["siamese-warm"] = bench_siamese(wl, args.budget)
         if wl.casbin is not None:
             timings["pycasbin"] = bench_casbin(wl, args.budget)
         for t in timings.values():
@@ -395,11 +408,12 @@ def main(argv: list[str] | None = None) -> int:
             )
     if "rebac" in w and "siamese" in w["rebac"]:
         med = w["rebac"]["siamese"]["median_us"]
+        warm_med = w["rebac"].get("siamese-warm", {}).get("median_us", 0.0)
         trows.append(
             [
-                "ReBAC median decision latency",
+                "ReBAC median decision latency (cold pass)",
                 f"< {TARGETS['rebac_median_us']:g} µs",
-                f"{med:.1f} µs",
+                f"{med:.1f} µs (warm pass {warm_med:.1f} µs)",
                 status(med < TARGETS["rebac_median_us"]),
             ]
         )

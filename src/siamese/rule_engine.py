@@ -171,8 +171,12 @@ class RuleEngine:
 
     def ask(self, name: str, *args: Any, input: Any = None) -> bool:
         """Synchronous ``exists`` (for scripts and benchmarks; no async built-ins)."""
-        goals, _ = self.goal(name, *args)
-        return self._query(goals, input=input).first_sync()
+        if all(type(a) is str and a[:1] not in ("?", "_") for a in args):
+            goal = call_goal(self.program, name, args)  # plain atoms: nothing to convert
+        else:
+            goal = self.goal(name, *args)[0][0]
+        return Query(self.program, (goal,), limits=self.limits, clock=self.clock,
+                     wall_clock=self.wall_clock, input=input).first_sync()
 
     def solve(self, text: str, input: Any = None, limit: int = -1) -> list[dict[str, Any]]:
         """Synchronous: every solution of a text-syntax query (duplicates removed)."""

@@ -3,7 +3,8 @@
 A built-in is a Python function ``fn(q, args)`` where ``q`` is the running query (its
 context: ``q.unify(a, b)``, ``q.input``, ``q.wall_clock()``) and ``args`` the call's
 arguments (dereference them with :func:`deref`). A deterministic built-in returns a bool;
-a nondeterministic one is a generator that unifies and yields once per solution.
+a nondeterministic one returns a generator that unifies and yields once per solution (or,
+when it can tell at once, a bool).
 Custom async built-ins keep the original engine's shape (``async def b(goal, bindings)``)
 and are wrapped with :func:`custom`.
 
@@ -21,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from .errors import EvaluationError
-from .terms import JsonMap, Struct, Var, deref, format_term, from_json, resolve
+from .terms import JsonMap, Struct, Var, deref, format_term, from_json, resolve, same_value, undo
 
 __all__ = ["Builtin", "DEFAULT_BUILTINS", "custom", "builtin_names"]
 
@@ -177,8 +178,6 @@ def b_neq(q: Any, args: tuple[Any, ...]) -> bool:
         raise EvaluationError("neq takes 2 arguments")
     mark = len(q.trail)
     if q.unify(_maybe_eval(args[0]), _maybe_eval(args[1])):
-        from .terms import undo
-
         undo(q.trail, mark)
         return False
     return True
@@ -196,7 +195,7 @@ def _cmp(name: str, op: Callable[[Any, Any], bool]) -> Callable[[Any, tuple[Any,
 # --- lists ---------------------------------------------------------------------------------
 
 
-def b_member(q: Any, args: tuple[Any, ...]) -> Iterator[None]:
+def b_member(q: Any, args: tuple[Any, ...]) -> bool | Iterator[None]:
     if len(args) != 2:
         raise EvaluationError("member takes 2 arguments")
     x = args[0]
@@ -206,14 +205,21 @@ def b_member(q: Any, args: tuple[Any, ...]) -> Iterator[None]:
     elif type(lst) is str:
         raise EvaluationError(f"member: expected a list, got {format_term(lst)}")
     elif type(lst) is not tuple:
-        return
+        return False
+    xv = deref(x)
+    tx = type(xv)
+    if tx is str or tx is int or tx is float:
+        # a bound atom: a plain membership test, no choicepoint
+        return any(same_value(xv, item) for item in lst)
+    return _enumerate(q, x, lst)
+
+
+def _enumerate(q: Any, x: Any, lst: tuple[Any, ...]) -> Iterator[None]:
     trail = q.trail
     for item in lst:
         mark = len(trail)
         if q.unify(x, item):
             yield None
-            from .terms import undo
-
             undo(trail, mark)
 
 

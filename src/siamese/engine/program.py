@@ -100,6 +100,7 @@ class Predicate:
         "row_sources",
         "ground_index",
         "indexes",
+        "by_mask",
         "clauses",
         "tabled",
         "request_independent",
@@ -115,6 +116,7 @@ class Predicate:
         self.row_sources: list[tuple[int, str]] = []
         self.ground_index: dict[tuple[Any, ...], int] | None = None
         self.indexes: dict[tuple[int, ...], dict[Any, list[int]]] = {}
+        self.by_mask: dict[int, dict[Any, list[int]]] = {}  # the same indexes, by bound-argument bitmask
         self.clauses: list[CompiledClause] = []
         self.tabled = False
         self.request_independent = True
@@ -137,6 +139,7 @@ class Predicate:
         self.row_lines.extend(lines)
         self.ground_index = None
         self.indexes = {}
+        self.by_mask = {}
 
     def row_location(self, i: int) -> str:
         starts = [s for s, _ in self.row_sources]

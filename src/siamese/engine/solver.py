@@ -119,7 +119,18 @@ def build(t: Any, frame: list[Any]) -> Any:
 def build_goal(g: tuple[Any, ...], frame: list[Any]) -> tuple[Any, ...]:
     op = g[0]
     if op == CALL or op == BUILTIN:
-        return (op, g[1], tuple([build(a, frame) for a in g[2]]), g[3])
+        args = []
+        for a in g[2]:
+            if type(a) is Slot:
+                v = frame[a.i]
+                if v is None:
+                    v = frame[a.i] = Var(a.name)
+                args.append(v)
+            elif type(a) is TStruct or type(a) is TList:
+                args.append(build(a, frame))
+            else:
+                args.append(a)
+        return (op, g[1], tuple(args), g[3])
     if op == NOT:
         return (NOT, tuple([build_goal(x, frame) for x in g[1]]), None, g[3])
     return (OR, tuple([tuple([build_goal(x, frame) for x in br]) for br in g[1]]), None, g[3])
@@ -189,6 +200,112 @@ def variant_key(args: tuple[Any, ...]) -> tuple[Any, ...]:
         return key_value(t)
 
     return tuple([k(a) for a in args])
+
+
+def _ground_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The answer key of a call whose arguments are all bound atoms, else None."""
+    out = []
+    for a in args:
+        a = deref(a)
+        ta = type(a)
+        if ta is str or ta is int or ta is float:
+            out.append(a)
+        elif ta is bool:
+            out.append(key_value(a))
+        else:
+            return None
+    return tuple(out)
+
+
+_FREE = [tuple(_VarKey(i) for i in range(n)) for n in range(16)]
+
+
+def _table_key(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The variant key of a tabled call, with fast paths for the two common shapes:
+    every argument an atom, or the first an atom and the others distinct free variables."""
+    k = _ground_key(args)
+    if k is not None:
+        return k
+    n = len(args)
+    if n < 16:
+        a0 = deref(args[0])
+        ta = type(a0)
+        if ta is str or ta is int or ta is float or ta is bool:
+            rest = [deref(a) for a in args[1:]]
+            if all(type(v) is Var for v in rest) and len(set(map(id, rest))) == n - 1:
+                return (key_value(a0),) + _FREE[n - 1]
+    return variant_key(args)
+
+
+def _abstract(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The call a tabled call is evaluated as: its first argument, if bound to an atom, and
+    every other argument free. Calls that differ only after the first argument then share
+    one table (answers are filtered by unification), so e.g. ``member_of(alice, ?g)`` is
+    computed once for all the groups a later call asks about. (Long linear chains queried
+    with both ends bound should be written left-recursive.)"""
+    a0 = deref(args[0])
+    ta = type(a0)
+    if not (ta is str or ta is int or ta is float or ta is bool):
+        return args
+    for a in args[1:]:
+        if type(deref(a)) is not Var:
+            return (a0,) + tuple(Var("_") for _ in args[1:])
+    return args
+
+
+def _candidates(pred: Predicate, args: tuple[Any, ...]) -> Any:
+    """The indexes of the facts that can match a call, found by hash index on the
+    arguments that are bound to atoms (a set lookup when all of them are)."""
+    mask = 0
+    bit = 1
+    key: list[Any] = []
+    for a in args:
+        while type(a) is Var:
+            r = a.ref
+            if r is UNBOUND:
+                break
+            a = r
+        ta = type(a)
+        if ta is str or ta is int or ta is float:
+            mask |= bit
+            key.append(a)
+        elif ta is bool:
+            mask |= bit
+            key.append(key_value(a))
+        bit <<= 1
+    if mask == 0:
+        return range(len(pred.rows))
+    if mask == bit - 1:
+        i = pred.ground_lookup().get(tuple(key))
+        return () if i is None else (i,)
+    idx = pred.by_mask.get(mask)
+    if idx is None:
+        idx = pred.by_mask[mask] = pred.index_on(
+            tuple(j for j in range(len(args)) if mask >> j & 1)
+        )
+    return idx.get(key[0] if len(key) == 1 else tuple(key), ())
+
+
+def _match(args: tuple[Any, ...], row: tuple[Any, ...], trail: list[Var]) -> bool:
+    """Unify a call's arguments with a ground row (the caller undoes on failure)."""
+    for a, v in zip(args, row):
+        while type(a) is Var:
+            r = a.ref
+            if r is UNBOUND:
+                a.ref = v
+                trail.append(a)
+                break
+            a = r
+        else:
+            if a is v:
+                continue
+            if type(a) is str:
+                if type(v) is str and a == v:
+                    continue
+                return False
+            if not _unify(a, v, trail):
+                return False
+    return True
 
 
 def _copy_goal(g: tuple[Any, ...], mapping: dict[Var, Var]) -> tuple[Any, ...]:
@@ -271,7 +388,8 @@ class Query:
         input: Any = None,
         proofs: bool = False,
     ) -> None:
-        program.analyse()
+        if not program._analysed:
+            program.analyse()
         self.program = program
         self.goals = goals
         self.limits = limits
@@ -445,12 +563,35 @@ class Query:
                     if pred.tabled and op == CALL:
                         table = yield from self._table_for(node, events)
                         if table is not None and table.answers:
-                            cp = [_CP_ANSWERS, len(trail), node, events, table, 0]
-                            cps.append(cp)
+                            if table.complete and len(table.answers) > 4:
+                                # a call with every argument bound is a set lookup
+                                k = _ground_key(args)
+                                if k is not None:
+                                    if k in table.seen:
+                                        if proofs:
+                                            events = (("answer", goal, table, k), events)
+                                        cont = nxt
+                                        continue
+                                    table = None
+                            if table is not None:
+                                cps.append([_CP_ANSWERS, len(trail), node, events, table, 0])
                     elif pred.rows:
-                        cp = self._facts_cp(node, events, pred, args)
-                        if cp is not None:
-                            cps.append(cp)
+                        cands = _candidates(pred, args)
+                        if cands:
+                            if len(cands) == 1 and not pred.clauses:
+                                # one candidate fact and no rules: no choicepoint needed
+                                k = cands[0]
+                                mark = len(trail)
+                                if _match(args, pred.rows[k], trail):
+                                    if proofs:
+                                        events = (("fact", goal, k), events)
+                                    cont = nxt
+                                    continue
+                                undo(trail, mark)
+                            else:
+                                cps.append([_CP_FACTS, len(trail), node, events, cands, 0])
+                        elif pred.clauses:
+                            cps.append([_CP_CLAUSES, len(trail), node, events, 0])
                     elif pred.clauses:
                         cps.append([_CP_CLAUSES, len(trail), node, events, 0])
                 elif op == BUILTIN:
@@ -474,7 +615,18 @@ class Query:
                             continue
                         undo(trail, mark)
                     else:
-                        cps.append([_CP_GEN, len(trail), node, events, b.fn(self, goal[2])])
+                        # a nondeterministic built-in may still answer at once (True/False)
+                        mark = len(trail)
+                        r = b.fn(self, goal[2])
+                        if r is True:
+                            if proofs:
+                                events = (("builtin", goal), events)
+                            cont = nxt
+                            continue
+                        if r is not False and r is not None:
+                            cps.append([_CP_GEN, mark, node, events, r])
+                        else:
+                            undo(trail, mark)
                 elif op == NOT:
                     cps.append([_CP_BARRIER, len(trail), node, events])
                     cont = link(goal[1], depth, ((NOTOK, len(cps) - 1, None, None), depth, None))
@@ -500,7 +652,8 @@ class Query:
             # ---- backtrack: resume the newest choicepoint that still has an alternative ----
             while cps:
                 cp = cps[-1]
-                undo(trail, cp[1])
+                if len(trail) > cp[1]:
+                    undo(trail, cp[1])
                 kind = cp[0]
                 node = cp[2]
                 if kind == _CP_FACTS:
@@ -534,13 +687,28 @@ class Query:
                     i = cp[5]
                     args = node[0][2]
                     found = False
+                    mark = cp[1]
                     while i < len(answers):
                         ans = answers[i]
                         i += 1
-                        if _unify(args, ans, trail):
+                        for a, v in zip(args, ans):
+                            while type(a) is Var:
+                                r = a.ref
+                                if r is UNBOUND:
+                                    a.ref = v
+                                    trail.append(a)
+                                    break
+                                a = r
+                            else:
+                                if a is v or (type(a) is str and type(v) is str and a == v):
+                                    continue
+                                if type(a) is str or not _unify(a, v, trail):
+                                    break
+                        else:
                             found = True
                             break
-                        undo(trail, cp[1])
+                        if len(trail) > mark:
+                            undo(trail, mark)
                     cp[5] = i
                     if found:
                         events = cp[3]
@@ -597,40 +765,6 @@ class Query:
 
     # -- facts and clauses --------------------------------------------------------------------
 
-    def _facts_cp(self, node: Any, events: Any, pred: Predicate, args: tuple[Any, ...]) -> Any:
-        """A choicepoint over the facts that can match the call (found by index)."""
-        bpos: list[int] = []
-        bvals: list[Any] = []
-        for j, a in enumerate(args):
-            while type(a) is Var:
-                r = a.ref
-                if r is UNBOUND:
-                    break
-                a = r
-            ta = type(a)
-            if ta is str or ta is int or ta is float or ta is bool:
-                bpos.append(j)
-                bvals.append(a)
-        n = len(bpos)
-        if n == pred.arity and n:
-            i = pred.ground_lookup().get(
-                tuple(bvals) if bool not in map(type, bvals) else tuple(map(key_value, bvals))
-            )
-            cands: Any = () if i is None else (i,)
-        elif n == 0:
-            cands = range(len(pred.rows))
-        else:
-            idx = pred.index_on(tuple(bpos))
-            if n == 1:
-                cands = idx.get(key_value(bvals[0]), ())
-            else:
-                cands = idx.get(tuple(map(key_value, bvals)), ())
-        if not cands:
-            if pred.clauses:
-                return [_CP_CLAUSES, len(self.trail), node, events, 0]
-            return None
-        return [_CP_FACTS, len(self.trail), node, events, cands, 0]
-
     def _next_fact(self, cp: list[Any]) -> int:
         """Unify the call with the next candidate fact; its index + 1, or 0 when none is left."""
         cands = cp[4]
@@ -643,30 +777,11 @@ class Query:
         while i < n:
             k = cands[i]
             i += 1
-            row = rows[k]
-            for a, v in zip(args, row):
-                while type(a) is Var:
-                    r = a.ref
-                    if r is UNBOUND:
-                        a.ref = v
-                        trail.append(a)
-                        break
-                    a = r
-                else:
-                    if a is v:
-                        continue
-                    ta = type(a)
-                    if ta is str:
-                        if type(v) is str and a == v:
-                            continue
-                        break
-                    if not _unify(a, v, trail):
-                        break
-                    continue
-            else:
+            if _match(args, rows[k], trail):
                 cp[5] = i
                 return k + 1
-            undo(trail, mark)
+            if len(trail) > mark:
+                undo(trail, mark)
         cp[5] = i
         return 0
 
@@ -712,7 +827,9 @@ class Query:
         goal = node[0]
         pred: Predicate = goal[1]
         args = goal[2]
-        key = (pred, variant_key(args))
+        if pred.request_independent and len(args) > 1:
+            args = _abstract(args)
+        key = (pred, _table_key(args))
         t = self.local_tables.get(key)
         if t is None and pred.request_independent:
             t = self.program.tables.get(key)
@@ -808,8 +925,19 @@ class Query:
 
     def _answer(self, goal: tuple[Any, ...], events: Any) -> None:
         t: Table = goal[1]
-        ans = tuple([resolve(a) for a in goal[2]])
-        k = variant_key(ans)
+        vals = []
+        for a in goal[2]:
+            while type(a) is Var:
+                r = a.ref
+                if r is UNBOUND:
+                    break
+                a = r
+            vals.append(a if type(a) is str else resolve(a))
+        ans = tuple(vals)
+        k = _ground_key(ans)
+        atomic = k is not None
+        if k is None:
+            k = variant_key(ans)
         if k in t.seen:
             return
         t.seen.add(k)
@@ -817,7 +945,7 @@ class Query:
             raise LimitExceeded(
                 "max_solutions", self.limits.max_solutions, f"answers of {t.pred.name}/{t.pred.arity}"
             )
-        if not all(is_ground(a) for a in ans):
+        if not atomic and not all(is_ground(a) for a in ans):
             mapping: dict[Var, Var] = {}
             ans = tuple([copy_term(a, mapping) for a in ans])
         t.answers.append(ans)

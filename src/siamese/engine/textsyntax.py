@@ -824,7 +824,7 @@ def format_goal(item: BodyItem) -> str:
             return f"{left} {op} {_format_expr(term.args[1])}"
         return _format_call(term)
     if type(item) is Not:
-        if len(item.body) == 1 and type(item.body[0]) is not Or:
+        if len(item.body) == 1:  # a lone disjunction prints its own parentheses
             return "not " + format_goal(item.body[0])
         return "not (" + format_body(item.body) + ")"
     if type(item) is Or:

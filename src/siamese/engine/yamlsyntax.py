@@ -145,6 +145,9 @@ class _YamlReader:
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             problem = e.problem or e.context or "not valid yaml"
+            if e.problem and e.context and not e.context.startswith("while"):
+                # the context says what was expected ("expected a single document ...")
+                problem = f"{e.context}, {e.problem}"
             line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
             raise self.src.error(line, col, f"invalid yaml: {problem}") from None
         except yaml.YAMLError as e:
