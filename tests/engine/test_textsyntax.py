@@ -136,10 +136,10 @@ def test_quoted_predicate_name() -> None:
 # --- fact blocks -------------------------------------------------------------------------
 
 
-def test_consecutive_ground_facts_form_blocks() -> None:
+def test_ground_facts_form_one_block_per_predicate() -> None:
     text = """
 role(alice, admin).
-# a comment does not break a run
+# a comment changes nothing
 role(bob, editor).
 role(carol, viewer, extra).
 team_of(bob, [red, blue]).
@@ -154,13 +154,19 @@ role(dave, admin).
         ("FactBlock", ("role", 3)),
         ("FactBlock", ("team_of", 2)),
         ("Clause", ("allow", 1)),
-        ("FactBlock", ("role", 2)),
     ]
-    assert items[0].rows == [("alice", "admin"), ("bob", "editor")]
-    assert items[0].lines == [2, 4]
+    assert items[0].rows == [("alice", "admin"), ("bob", "editor"), ("dave", "admin")]
+    assert items[0].lines == [2, 4, 9]
     assert items[2].rows == [("bob", ("red", "blue")), ("carol", ("green",))]
     assert items[2].lines == [6, 7]
     assert all(i.source == "r.rules" for i in items)
+
+
+def test_interleaved_facts_stay_compact() -> None:
+    text = "".join(f"user(u{i}).\nstatus(u{i}, active).\n" for i in range(100))
+    users, statuses = parse_program(text)
+    assert (users.name, len(users.rows), users.lines[:2]) == ("user", 100, [1, 3])
+    assert (statuses.name, len(statuses.rows), statuses.lines[:2]) == ("status", 100, [2, 4])
 
 
 def test_non_ground_and_annotated_facts_are_clauses() -> None:
@@ -198,9 +204,8 @@ def test_fact_like_line_after_an_annotation_gets_it() -> None:
 
 def test_crlf_and_bom() -> None:
     items = parse_program('\ufeffrole(a, b).\r\nrule(?x) :- role(?x, b).\r\nrole(c, "d").\r\n')
-    assert items[0].rows == [("a", "b")]
+    assert items[0].rows == [("a", "b"), ("c", "d")] and items[0].lines == [1, 3]
     assert items[1].line == 2 and items[1].body[0].col == 13
-    assert items[2].rows == [("c", "d")]
 
 
 def test_repeated_values_share_memory() -> None:

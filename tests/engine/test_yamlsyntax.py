@@ -146,13 +146,12 @@ def test_nested_lists_are_compound_terms_and_list_mappings_are_lists() -> None:
     )
 
 
-def test_consecutive_facts_are_grouped() -> None:
+def test_facts_are_grouped_per_predicate() -> None:
     text = "facts:\n  - [a, 1]\n  - [a, 2]\n  - [b, 1]\n  - [a, 3]\n  - [a, 3, 4]\n"
     items = parse_yaml(text)
     assert [(i.name, i.rows, i.lines) for i in items] == [
-        ("a", [(1,), (2,)], [2, 3]),
+        ("a", [(1,), (2,), (3,)], [2, 3, 5]),
         ("b", [(1,)], [4]),
-        ("a", [(3,)], [5]),
         ("a", [(3, 4)], [6]),
     ]
 

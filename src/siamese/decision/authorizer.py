@@ -106,6 +106,47 @@ class Authorizer:
                            {"kind": "error", "error": repr(e)}, errors=(repr(e),),
                            cacheable=False)
 
+    async def search(
+        self, policy: PolicyLike, request: Request, unknown: str, limit: int = 10_000
+    ) -> list[str]:
+        """The ids for the ``unknown`` part of the request ("subject", "action" or
+        "resource") that the policy allows: ``allow`` enumerated with that argument free,
+        each candidate then decided in full (so deny rules and input still apply).
+
+        Raises the engine's errors (a search that fails is an error, not an empty answer).
+        """
+        program = policy.program
+        position = {"subject": 0, "action": 1, "resource": 2}[unknown]
+        allow_pred = program.predicates.get(("allow", 3))
+        if allow_pred is None or not allow_pred.defined:
+            return []
+        free = Var("?" + unknown)
+        args: list[Any] = [request.subject, request.action, request.resource]
+        args[position] = free
+        q = self._query(program, "allow", tuple(args), request, proofs=False)
+        candidates: list[str] = []
+        seen: set[str] = set()
+        agen = q.solve()
+        try:
+            async for _ in agen:
+                v = resolve(free)
+                if isinstance(v, str) and v not in seen:
+                    seen.add(v)
+                    candidates.append(v)
+        finally:
+            await agen.aclose()
+        out: list[str] = []
+        for c in candidates:
+            concrete = request.with_id(unknown, c)
+            outcome = await self.evaluate(policy, concrete)
+            if outcome.errors:
+                raise EngineError(outcome.errors[0])
+            if outcome.allowed:
+                out.append(c)
+                if len(out) >= limit:
+                    break
+        return out
+
     async def _headers(self, program: Program, request: Request) -> tuple[tuple[str, str], ...]:
         pred = program.predicates.get(("response_header", 2))
         if pred is None or not pred.defined:

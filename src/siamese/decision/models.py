@@ -86,6 +86,40 @@ class Request:
         return cls(subject["id"], action["name"], resource["id"], data)
 
     @classmethod
+    def for_search(
+        cls, body: Any, unknown: str, *, claims: dict[str, Any] | None = None
+    ) -> Request:
+        """Validate an AuthZEN search body, whose ``unknown`` part (subject, action or
+        resource) has no id (or name) yet; that id is left empty."""
+        if unknown not in ("subject", "action", "resource"):
+            raise RequestError(f"cannot search for '{unknown}'")
+        if not isinstance(body, dict):
+            raise RequestError("request body must be a JSON object")
+        key = "name" if unknown == "action" else "id"
+        part = body.get(unknown)
+        if part is None and unknown == "action":
+            part = {}
+        if not isinstance(part, dict):
+            raise RequestError(f"missing '{unknown}'" if part is None else f"'{unknown}' must be an object")
+        patched = dict(body)
+        patched[unknown] = {**part, key: "?"}
+        req = cls.from_authzen(patched, claims=claims, require_types=unknown != "action")
+        data = dict(req.input)
+        data[unknown] = {k: v for k, v in data[unknown].items() if k != key}
+        ids = {"subject": req.subject, "action": req.action, "resource": req.resource}
+        ids[unknown] = ""
+        return cls(ids["subject"], ids["action"], ids["resource"], data)
+
+    def with_id(self, part: str, value: str) -> Request:
+        """The same request with the id of ``part`` (subject, action or resource) replaced."""
+        key = "name" if part == "action" else "id"
+        data = dict(self.input)
+        data[part] = {**data[part], key: value}
+        ids = {"subject": self.subject, "action": self.action, "resource": self.resource}
+        ids[part] = value
+        return Request(ids["subject"], ids["action"], ids["resource"], data)
+
+    @classmethod
     def simple(
         cls,
         subject: str,

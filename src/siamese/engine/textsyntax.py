@@ -4,7 +4,7 @@ Grammar, informally::
 
     program    := clause*
     clause     := annotation* head ( '.' | ':-' body '.' )
-    annotation := '@' name '(' string ')'
+    annotation := '@' name '(' string ')'           any name; id and description are known
     head       := name [ '(' terms ')' ]          a quoted string may name it too: "a b"(x)
     body       := conj ( ';' conj )*
     conj       := goal ( ',' goal )*
@@ -21,12 +21,14 @@ Decisions that are not obvious:
   ``<=`` ``lte``, ``>`` ``gt``, ``>=`` ``gte``, ``X in L`` ``member(X, L)`` and ``?x is E``
   ``is(?x, E)``. Arithmetic is left as a tree of Structs named ``+ - * / // %``; a unary minus
   is ``-(0, X)`` unless it applies to a number literal. The built-ins evaluate the trees.
+  Within a goal, call arguments may be expressions too (``?m is max(?a + 1, ?b)``); in heads
+  and facts, arguments are plain terms.
 * ``%`` both starts a comment and is the modulo operator. It is modulo only when it stands
   between two operands inside an arithmetic expression: to the right of ``is``/``in``/a
   comparison, or before a comparison on the same line (``?n % 2 == 0``). Anywhere else it
   starts a comment, so ``foo(a).  % note`` and ``( a(?x)   % first case`` read as comments.
 * Ground facts (no variables, no annotations) are grouped into :class:`FactBlock` items, one
-  per run of consecutive facts of the same predicate and arity; every other clause is a
+  per predicate and arity in a file (see :class:`ProgramBuilder`); every other clause is a
   :class:`Clause`.
 * Speed: most lines of a large data file are simple facts (``owner("doc1", "u2").``). One
   compiled regular expression recognises such lines over the whole text and converts them
@@ -47,6 +49,7 @@ from .errors import PolicyErrors, PolicySyntaxError
 from .terms import Struct, Term, Var, format_term, is_ground
 
 __all__ = [
+    "ProgramBuilder",
     "format_body",
     "format_clause",
     "format_goal",
@@ -640,30 +643,42 @@ def _fast_value(raw: str) -> Term:
     return float(raw) if "." in raw else int(raw)
 
 
-class _ProgramBuilder:
-    """Collects parsed items, grouping runs of ground facts into FactBlocks."""
+class ProgramBuilder:
+    """Collects the items of one file in source order, ground facts in FactBlocks.
 
-    __slots__ = ("block", "items", "source")
+    All ground facts of one predicate and arity go to a single block, placed where the first
+    of them was, and keep their order. Facts are tried before rules whatever their place in
+    the file (SPEC §4), so nothing depends on where a block sits; one block per predicate
+    keeps interleaved data (``user(a). status(a, ok). user(b). ...``) as compact as sorted data.
+    """
+
+    __slots__ = ("_blocks", "_last", "items", "source")
 
     def __init__(self, source: str) -> None:
         self.items: list[ProgramItem] = []
-        self.block: FactBlock | None = None
         self.source = source
+        self._blocks: dict[tuple[str, int], FactBlock] = {}
+        self._last: FactBlock | None = None
 
     def add_row(self, name: str, row: tuple[Term, ...], line: int) -> None:
-        block = self.block
+        """Add a ground fact."""
+        block = self._last
         if block is None or block.name != name or len(block.rows[0]) != len(row):
-            block = self.block = FactBlock(name, [], [], self.source)
-            self.items.append(block)
+            key = (name, len(row))
+            block = self._blocks.get(key)
+            if block is None:
+                block = self._blocks[key] = FactBlock(name, [], [], self.source)
+                self.items.append(block)
+            self._last = block
         block.rows.append(row)
         block.lines.append(line)
 
     def add_clause(self, clause: Clause) -> None:
+        """Add a clause; a ground fact without annotations becomes a row."""
         if not clause.body and not clause.annotations and is_ground(clause.head):
             self.add_row(clause.head.name, clause.head.args, clause.line)
-            return
-        self.block = None
-        self.items.append(clause)
+        else:
+            self.items.append(clause)
 
 
 class _Lines:
@@ -689,7 +704,7 @@ def parse_program(text: str, source: str = "<input>") -> list[ProgramItem]:
     """
     if text.startswith("\ufeff"):
         text = text[1:]
-    builder = _ProgramBuilder(source)
+    builder = ProgramBuilder(source)
     errors: list[PolicySyntaxError] = []
     line_text = _Lines(text)
     pending: list[Token] = []  # tokens of lines that are not simple facts, not yet parsed

@@ -32,8 +32,8 @@ JSON fact files, ``{"facts": [["role", "alice", "admin"], ...]}``, are data: arr
 lists, objects are :class:`~siamese.engine.terms.JsonMap`, and a string is always a string,
 even one that starts with ``?`` (a value in generated data must never act as a wildcard).
 
-Ground facts come back as :class:`FactBlock` items (one per run of the same predicate and
-arity), everything else as :class:`Clause`; facts are listed before rules, as the original
+Ground facts come back as :class:`FactBlock` items (one per predicate and arity, as in the
+text syntax), everything else as :class:`Clause`; facts are listed before rules, as the original
 engine loaded them. Every item and every error carries the line (1-based) and column of its
 node; errors are collected and raised together (:class:`PolicyErrors` when there are several).
 """
@@ -51,9 +51,10 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .ast import BodyItem, Clause, FactBlock, Goal, Not, Or, ProgramItem
+from .ast import BodyItem, Clause, Goal, Not, Or, ProgramItem
 from .errors import PolicyErrors, PolicySyntaxError
 from .terms import Struct, Term, Var, from_json, is_ground
+from .textsyntax import ProgramBuilder
 
 __all__ = ["parse_json_facts", "parse_yaml"]
 
@@ -97,27 +98,17 @@ def _raise_errors(errors: list[PolicySyntaxError]) -> None:
         raise PolicyErrors(list(errors))
 
 
-class _FactSink:
-    """Collects facts, grouping consecutive ground facts of one predicate into FactBlocks."""
+class _FactSink(ProgramBuilder):
+    """A ProgramBuilder for facts given as name and arguments (a non-ground one is a Clause)."""
 
-    def __init__(self, source: str) -> None:
-        self.items: list[ProgramItem] = []
-        self.block: FactBlock | None = None
-        self.source = source
+    __slots__ = ()
 
     def add(self, name: str, args: tuple[Term, ...], line: int, col: int) -> None:
-        if not is_ground(args):
-            self.block = None
-            self.items.append(
-                Clause(Struct(name, args), (), source=self.source, line=line, col=col)
-            )
-            return
-        block = self.block
-        if block is None or block.name != name or len(block.rows[0]) != len(args):
-            block = self.block = FactBlock(name, [], [], self.source)
-            self.items.append(block)
-        block.rows.append(args)
-        block.lines.append(line)
+        if is_ground(args):
+            self.add_row(name, args, line)
+        else:
+            clause = Clause(Struct(name, args), (), source=self.source, line=line, col=col)
+            self.items.append(clause)
 
 
 # --- YAML -------------------------------------------------------------------------------
