@@ -97,18 +97,20 @@ class DecisionCache:
         return self._cache.expirations
 
     def get(self, key: Hashable) -> Outcome | None:
-        outcome = self._cache.get(key)
-        if outcome is not None:
-            self.hits += 1
-        return outcome  # type: ignore[no-any-return]
+        """The cached outcome (counted as a hit), or None (not counted: see get_or_compute)."""
+        try:
+            outcome: Outcome = self._cache[key]  # one lookup; TTLCache.get() makes two
+        except KeyError:
+            return None
+        self.hits += 1
+        return outcome
 
     async def get_or_compute(
         self, key: Hashable, compute: Callable[[], Awaitable[Outcome]]
     ) -> tuple[Outcome, bool]:
         """The cached outcome (True), or a freshly computed one (False)."""
-        outcome = self._cache.get(key)
+        outcome = self.get(key)
         if outcome is not None:
-            self.hits += 1
             return outcome, True
         self.misses += 1
         pending = self._inflight.get(key)

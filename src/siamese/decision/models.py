@@ -6,7 +6,7 @@ resource, context); the engine reaches every part of it with ``input(Path, ?V)``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Decision", "Outcome", "Request", "RequestError"]
@@ -166,7 +166,6 @@ class Decision:
     request: Request
     cached: bool = False
     latency_us: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def allowed(self) -> bool:

@@ -48,13 +48,18 @@ class DecisionService:
         if policy is None:
             raise NotReady("no policy set is loaded")
         cached = False
-        if self.cache is None:
+        cache = self.cache
+        if cache is None:
             outcome = await self.authorizer.evaluate(policy, request, gateway)
         else:
             key = request_key(policy.revision, request, policy.program.input_paths, gateway)
-            outcome, cached = await self.cache.get_or_compute(
-                key, lambda: self.authorizer.evaluate(policy, request, gateway)
-            )
+            hit = cache.get(key)  # the hot path: no coroutine for a hit
+            if hit is not None:
+                outcome, cached = hit, True
+            else:
+                outcome, cached = await cache.get_or_compute(
+                    key, lambda: self.authorizer.evaluate(policy, request, gateway)
+                )
         return Decision(
             outcome,
             self.new_id(),
