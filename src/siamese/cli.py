@@ -88,6 +88,107 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from .engine.errors import PolicyErrors, PolicySyntaxError
+    from .policy.lint import Finding, lint
+    from .policy.loader import build_program, scan
+
+    root = _policy_dir(args.policy_dir)
+    files, _ = scan(root)
+    findings: list[Finding] = []
+    try:
+        program = build_program(files, lint_errors=False)
+    except PolicyErrors as e:
+        findings = [_as_finding(x) for x in e.errors]
+    except (PolicySyntaxError, EngineError) as e:
+        findings = [_as_finding(e)]
+    else:
+        findings = lint(program)
+    if args.format == "json":
+        print(json.dumps({"findings": [f.to_dict() for f in findings],
+                          "files": [f.path for f in files]}, indent=2))
+    else:
+        for f in findings:
+            print(str(f))
+        errors = sum(1 for f in findings if f.severity == "error")
+        print(f"{len(files)} files checked: {errors} errors, {len(findings) - errors} warnings")
+    return 1 if findings else 0
+
+
+def _as_finding(e: Exception) -> Any:
+    from .engine.errors import PolicySyntaxError
+    from .policy.lint import Finding
+
+    if isinstance(e, PolicySyntaxError):
+        return Finding(e.source, e.line, e.col, "error", "syntax", e.message)
+    text = str(e)
+    path, _, rest = text.partition(":")
+    return Finding(path if rest else "<policy>", 0, 0, "error", "load", rest.strip() or text)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from .decision.explain import Style, format_explanation
+    from .policy.loader import load_policy_set
+    from .policytest import run_tests_sync
+
+    style = Style(sys.stdout.isatty() and not args.no_color)
+    policies = load_policy_set(_policy_dir(args.policy_dir))
+    if not policies.tests:
+        print(f"no *.test.yaml files under {policies.root}")
+        return 1
+    results = run_tests_sync(policies, _limits(args))
+    failed = 0
+    for r in results:
+        if r.passed:
+            if args.verbose:
+                print(f"{style.good('PASS')} {r.case.where}: {r.case.name}")
+            continue
+        failed += 1
+        print(f"{style.bad('FAIL')} {r.case.where}: {r.case.name}")
+        print(f"  {r.message}")
+        if r.outcome is not None:
+            for line in format_explanation(r.outcome.explanation, style):
+                print("  " + line)
+    passed = len(results) - failed
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .decision.authorizer import Authorizer
+    from .decision.explain import Style, format_explanation
+    from .decision.models import Request
+    from .policy.loader import load_policy_set
+
+    policies = load_policy_set(_policy_dir(args.policy_dir))
+    body = {
+        "subject": {"type": args.subject_type, "id": args.subject,
+                    "properties": json.loads(args.subject_properties or "{}")},
+        "action": {"name": args.action},
+        "resource": {"type": args.resource_type, "id": args.resource,
+                     "properties": json.loads(args.resource_properties or "{}")},
+        "context": json.loads(args.context or "{}"),
+    }
+    claims = json.loads(args.claims) if args.claims else None
+    request = Request.from_authzen(body, claims=claims)
+    outcome = asyncio.run(Authorizer(limits=_limits(args)).evaluate(policies, request))
+    if args.json:
+        print(json.dumps({"decision": outcome.allowed, "revision": outcome.revision,
+                          "reason": outcome.reason, "rule_ids": list(outcome.rule_ids),
+                          "explanation": outcome.explanation, "errors": list(outcome.errors)},
+                         indent=2))
+    else:
+        style = Style(sys.stdout.isatty() and not args.no_color)
+        word = style.good("ALLOW") if outcome.allowed else style.bad("DENY")
+        print(f"{word} {args.subject} {args.action} {args.resource}: {outcome.reason}"
+              f"  {style.dim('(revision ' + outcome.revision + ')')}")
+        for line in format_explanation(outcome.explanation, style):
+            print(line)
+    return 0 if outcome.allowed else 3 if args.exit_code else 0
+
+
 def _drive(q: Query, goal: Any) -> list[Any]:
     gen = q.why_not(goal)
     try:
@@ -110,6 +211,35 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--limit", type=int, default=0, help="stop after N solutions")
     _add_limit_flags(q)
     q.set_defaults(func=cmd_query)
+
+    c = sub.add_parser("check", help="parse and lint a policy directory")
+    c.add_argument("policy_dir", nargs="?", help="policy directory (default: policies/)")
+    c.add_argument("--format", choices=["text", "json"], default="text")
+    c.set_defaults(func=cmd_check)
+
+    t = sub.add_parser("test", help="run the *.test.yaml policy tests")
+    t.add_argument("policy_dir", nargs="?", help="policy directory (default: policies/)")
+    t.add_argument("-v", "--verbose", action="store_true", help="list the passing tests too")
+    t.add_argument("--no-color", action="store_true")
+    _add_limit_flags(t)
+    t.set_defaults(func=cmd_test)
+
+    d = sub.add_parser("decide", help="decide one request from the files, with its explanation")
+    d.add_argument("policy_dir", nargs="?", help="policy directory (default: policies/)")
+    d.add_argument("--subject", required=True)
+    d.add_argument("--action", required=True)
+    d.add_argument("--resource", required=True)
+    d.add_argument("--subject-type", default="user")
+    d.add_argument("--resource-type", default="resource")
+    d.add_argument("--subject-properties", help="JSON object")
+    d.add_argument("--resource-properties", help="JSON object")
+    d.add_argument("--context", help="JSON object")
+    d.add_argument("--claims", help="JSON object: the claims of a verified token")
+    d.add_argument("--json", action="store_true")
+    d.add_argument("--no-color", action="store_true")
+    d.add_argument("--exit-code", action="store_true", help="exit 3 when the decision is deny")
+    _add_limit_flags(d)
+    d.set_defaults(func=cmd_decide)
     return parser
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine.builtins import Builtin
-from ..engine.errors import EngineError, PolicyErrors
+from ..engine.errors import EngineError, PolicyErrors, PolicySyntaxError
 from ..engine.program import Program
 from ..engine.syntax import parse_source, policy_kind
 
@@ -69,7 +69,10 @@ def revision_of(files: list[PolicyFile]) -> str:
 
 
 def build_program(
-    files: list[PolicyFile], builtins: dict[str, Builtin] | None = None, tabling: bool = True
+    files: list[PolicyFile],
+    builtins: dict[str, Builtin] | None = None,
+    tabling: bool = True,
+    lint_errors: bool = True,
 ) -> Program:
     """Parse and compile every file; all syntax errors of all files are reported at once."""
     program = Program(builtins)
@@ -92,6 +95,12 @@ def build_program(
             program.analyse()
         except EngineError as e:
             errors.append(e)
+    if not errors and lint_errors:
+        from .lint import lint
+
+        errors.extend(
+            PolicySyntaxError(f.path, f.line, f.col, f.message) for f in lint(program, errors_only=True)
+        )
     if errors:
         raise errors[0] if len(errors) == 1 else PolicyErrors(errors)
     return program
