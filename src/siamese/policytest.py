@@ -16,6 +16,7 @@ tests:
       owner(runbook, alice).
   - name: frank is an engineer
     goal: member_of(frank, engineers)
+    input: {subject: {id: frank}}   # optional: what input(Path, ?V) reads
     expect: true              # true | false
 ```
 
@@ -42,11 +43,11 @@ from .engine.syntax import parse_source
 from .engine.textsyntax import parse_goals
 from .policy.loader import PolicySet, scan
 
-__all__ = ["TestCase", "TestResult", "load_tests", "run_tests", "run_tests_sync", "gate"]
+__all__ = ["PolicyTestCase", "PolicyTestResult", "load_tests", "run_tests", "run_tests_sync", "gate"]
 
 
 @dataclass
-class TestCase:
+class PolicyTestCase:
     name: str
     file: str
     line: int
@@ -55,6 +56,7 @@ class TestCase:
     goal: str | None = None
     rule: str | None = None
     facts: str = ""
+    input: dict[str, Any] | None = None
 
     @property
     def where(self) -> str:
@@ -62,15 +64,15 @@ class TestCase:
 
 
 @dataclass
-class TestResult:
-    case: TestCase
+class PolicyTestResult:
+    case: PolicyTestCase
     passed: bool
     message: str = ""
     outcome: Outcome | None = None
     details: list[str] = field(default_factory=list)
 
 
-class TestFileError(EngineError):
+class PolicyTestError(EngineError):
     pass
 
 
@@ -84,8 +86,8 @@ def _entity(value: Any, kind: str) -> Any:
     return value
 
 
-def load_tests(root: str | Path, names: list[str]) -> list[TestCase]:
-    cases: list[TestCase] = []
+def load_tests(root: str | Path, names: list[str]) -> list[PolicyTestCase]:
+    cases: list[PolicyTestCase] = []
     for name in names:
         path = Path(root) / name
         text = path.read_text(encoding="utf-8")
@@ -95,11 +97,11 @@ def load_tests(root: str | Path, names: list[str]) -> list[TestCase]:
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             line = mark.line + 1 if mark else 1
-            raise TestFileError(f"{name}:{line}: invalid YAML: {e}") from None
+            raise PolicyTestError(f"{name}:{line}: invalid YAML: {e}") from None
         if data is None:
             continue
         if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
-            raise TestFileError(f"{name}:1: a test file is a mapping with a 'tests' list")
+            raise PolicyTestError(f"{name}:1: a test file is a mapping with a 'tests' list")
         lines = {}
         for k, v in node.value:  # type: ignore[union-attr]
             if k.value == "tests":
@@ -108,28 +110,29 @@ def load_tests(root: str | Path, names: list[str]) -> list[TestCase]:
         for i, t in enumerate(data["tests"]):
             line = lines.get(i, 1)
             if not isinstance(t, dict):
-                raise TestFileError(f"{name}:{line}: a test must be a mapping")
-            unknown = set(t) - {"name", "request", "goal", "expect", "rule", "facts"}
+                raise PolicyTestError(f"{name}:{line}: a test must be a mapping")
+            unknown = set(t) - {"name", "request", "goal", "expect", "rule", "facts", "input"}
             if unknown:
-                raise TestFileError(f"{name}:{line}: unknown test field(s): {sorted(unknown)}")
+                raise PolicyTestError(f"{name}:{line}: unknown test field(s): {sorted(unknown)}")
             if ("request" in t) == ("goal" in t):
-                raise TestFileError(f"{name}:{line}: a test names either a request or a goal")
+                raise PolicyTestError(f"{name}:{line}: a test names either a request or a goal")
             if "expect" not in t:
-                raise TestFileError(f"{name}:{line}: a test needs 'expect'")
+                raise PolicyTestError(f"{name}:{line}: a test needs 'expect'")
             expect = t["expect"]
             if "request" in t and expect not in ("allow", "deny"):
-                raise TestFileError(f"{name}:{line}: 'expect' of a request is allow or deny")
+                raise PolicyTestError(f"{name}:{line}: 'expect' of a request is allow or deny")
             if "goal" in t and not isinstance(expect, bool):
-                raise TestFileError(f"{name}:{line}: 'expect' of a goal is true or false")
-            cases.append(TestCase(
+                raise PolicyTestError(f"{name}:{line}: 'expect' of a goal is true or false")
+            cases.append(PolicyTestCase(
                 name=str(t.get("name") or f"test {i + 1}"), file=name, line=line, expect=expect,
                 request=t.get("request"), goal=t.get("goal"), rule=t.get("rule"),
+                input=t.get("input"),
                 facts=str(common) + "\n" + str(t.get("facts") or ""),
             ))
     return cases
 
 
-def _request(case: TestCase) -> Request:
+def _request(case: PolicyTestCase) -> Request:
     r = case.request
     if not isinstance(r, dict):
         raise RequestError("'request' must be a mapping")
@@ -144,8 +147,8 @@ class _Policy:
     revision: str
 
 
-async def _run_one(case: TestCase, base_items: list[ProgramItem], base: Program,
-                   revision: str, authorizer: Authorizer) -> TestResult:
+async def _run_one(case: PolicyTestCase, base_items: list[ProgramItem], base: Program,
+                   revision: str, authorizer: Authorizer) -> PolicyTestResult:
     program = base
     if case.facts.strip():
         program = Program(base.builtins)
@@ -155,24 +158,25 @@ async def _run_one(case: TestCase, base_items: list[ProgramItem], base: Program,
         program.analyse()
     if case.goal is not None:
         items, _ = parse_goals(case.goal, case.where)
-        q = Query(program, compile_query(program, items), limits=authorizer.limits)
+        q = Query(program, compile_query(program, items), limits=authorizer.limits,
+                  input=case.input)
         got = await q.first()
         ok = got == case.expect
-        return TestResult(case, ok, "" if ok else f"expected {case.expect}, got {got}")
+        return PolicyTestResult(case, ok, "" if ok else f"expected {case.expect}, got {got}")
     request = _request(case)
     outcome = await authorizer.evaluate(_Policy(program, revision), request)
     got_word = "allow" if outcome.allowed else "deny"
     if got_word != case.expect:
-        return TestResult(case, False, f"expected {case.expect}, got {got_word} "
+        return PolicyTestResult(case, False, f"expected {case.expect}, got {got_word} "
                                        f"({outcome.reason})", outcome)
     if case.rule is not None and case.rule not in outcome.rule_ids[:1]:
         decided = outcome.rule_ids[0] if outcome.rule_ids else "no rule"
-        return TestResult(case, False, f"expected rule {case.rule} to decide it, but "
+        return PolicyTestResult(case, False, f"expected rule {case.rule} to decide it, but "
                                        f"{decided} did ({outcome.reason})", outcome)
-    return TestResult(case, True, outcome=outcome)
+    return PolicyTestResult(case, True, outcome=outcome)
 
 
-async def run_tests(policy: PolicySet, limits: Limits | None = None) -> list[TestResult]:
+async def run_tests(policy: PolicySet, limits: Limits | None = None) -> list[PolicyTestResult]:
     cases = load_tests(policy.root, policy.tests)
     files, _ = scan(policy.root)
     base_items: list[ProgramItem] = []
@@ -185,12 +189,21 @@ async def run_tests(policy: PolicySet, limits: Limits | None = None) -> list[Tes
             results.append(await _run_one(case, base_items, policy.program, policy.revision,
                                           authorizer))
         except (EngineError, RequestError, LimitExceeded) as e:
-            results.append(TestResult(case, False, f"error: {e}"))
+            results.append(PolicyTestResult(case, False, f"error: {e}"))
     return results
 
 
-def run_tests_sync(policy: PolicySet, limits: Limits | None = None) -> list[TestResult]:
-    return asyncio.run(run_tests(policy, limits))
+def run_tests_sync(policy: PolicySet, limits: Limits | None = None) -> list[PolicyTestResult]:
+    """Run the tests to completion from synchronous code, even inside a running event loop
+    (then in a thread of its own: a loop cannot be nested)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run_tests(policy, limits))
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run_tests(policy, limits)).result()
 
 
 def gate(policy: PolicySet) -> str | None:

@@ -1,0 +1,122 @@
+"""The authoring commands: check, test, decide, query — run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from siamese.cli import main
+
+POLICIES = Path(__file__).parents[1] / "policies"
+
+
+@pytest.fixture
+def shipped(tmp_path: Path) -> Path:
+    dst = tmp_path / "policies"
+    shutil.copytree(POLICIES, dst)
+    return dst
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_check_is_clean_on_the_shipped_policies(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "check", str(POLICIES))
+    assert code == 0
+    assert "0 errors, 0 warnings" in out
+
+
+def test_check_reports_findings_with_locations(shipped: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    (shipped / "extra.rules").write_text("ok(?u) :- user(?u), not grant(?u, ?r, _).\n"
+                                         "bad(?u :- x.\n")
+    code, out = run(capsys, "check", str(shipped))
+    assert code == 1
+    assert "extra.rules:2:8: error:" in out
+    (shipped / "extra.rules").write_text("ok(?u) :- user(?u), not grant(?u, ?r, _).\n")
+    code, out = run(capsys, "check", str(shipped), "--format", "json")
+    assert code == 1
+    data = json.loads(out)
+    codes = {(f["code"], f["line"], f["col"]) for f in data["findings"]}
+    assert ("unsafe-negation", 1, 21) in codes
+    assert ("singleton", 1, 1) in codes
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as err:
+        main(["check", "--format", "yaml"])
+    assert err.value.code == 2
+    code, out = run(capsys, "check", "/nonexistent/dir")
+    assert code == 2 and "not a directory" in out
+
+
+def test_test_passes_on_the_shipped_policies(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "test", str(POLICIES))
+    assert code == 0
+    assert out.strip().splitlines()[-1] == "19 passed, 0 failed"
+
+
+def test_test_fails_usefully_when_a_shipped_rule_is_broken(
+    shipped: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = shipped / "access.rules"
+    text = rules.read_text()
+    # break the owner rule: the arguments of owner/2 swapped
+    broken = text.replace("owner(?doc, ?user), action(?action)",
+                          "owner(?user, ?doc), action(?action)")
+    assert broken != text
+    rules.write_text(broken)
+    code, out = run(capsys, "test", str(shipped))
+    assert code == 1
+    assert "FAIL access.test.yaml:5: the owner of a document may delete it" in out
+    # alice may still delete through her group: the test pins the rule, and says which did
+    assert ("expected rule owner-full-access to decide it, but group-grant did "
+            "(allowed by rule group-grant)") in out
+    assert "allow(alice, delete, runbook)  [rule group-grant @ access.rules:22]" in out
+    assert out.strip().splitlines()[-1] == "18 passed, 1 failed"
+
+
+def test_test_shows_the_why_not_of_a_broken_allow(shipped: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    rules = shipped / "access.rules"
+    # break the direct-grant rule: it now asks for a grant on the document, not its folder
+    rules.write_text(rules.read_text().replace("grant(?user, ?role, ?folder)",
+                                               "grant(?user, ?role, ?doc)"))
+    code, out = run(capsys, "test", str(shipped))
+    assert code == 1
+    assert "FAIL access.test.yaml:10: a grant to a user on a folder covers the documents" in out
+    assert "expected allow, got deny (no rule allows dave to read api_spec)" in out
+    assert "rule direct-grant @ access.rules:14 matched allow(dave, read, api_spec)" in out
+    assert "but grant(dave, ?role, api_spec) has no proof @ access.rules:17:5" in out
+
+
+def test_decide_prints_the_decision_and_its_proof(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "decide", str(POLICIES), "--subject", "alice", "--action", "read",
+                    "--resource", "runbook")
+    assert code == 0
+    assert out.startswith("ALLOW alice read runbook: allowed by rule owner-full-access")
+    assert "owner(runbook, alice)  [fact @ documents.rules:" in out
+    code, out = run(capsys, "decide", str(POLICIES), "--subject", "dave", "--action", "read",
+                    "--resource", "runbook", "--subject-properties",
+                    '{"department": "engineering"}', "--json")
+    data = json.loads(out)
+    assert data["decision"] is True and data["rule_ids"][0] == "department-read"
+    code, out = run(capsys, "decide", str(POLICIES), "--subject", "erin", "--action", "read",
+                    "--resource", "api_spec", "--exit-code")
+    assert code == 3 and out.startswith("DENY erin read api_spec: denied by rule suspended-account")
+
+
+def test_query_answers_any_goal(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "query", "member_of(frank, ?g)", str(POLICIES))
+    assert code == 0
+    assert sorted(out.splitlines()[:-1]) == ["?g = all_hands", "?g = staff"]
+    code, out = run(capsys, "query", "member_of(frank, ?g)", str(POLICIES), "--json")
+    assert {json.loads(line)["?g"] for line in out.splitlines()} == {"all_hands", "staff"}
+    code, out = run(capsys, "query", "member_of(frank, (", str(POLICIES))
+    assert code == 2 and "<query>:1:" in out
