@@ -46,6 +46,13 @@ async def test_decisions_during_hundreds_of_swaps_match_their_revision(tmp_path:
             swaps += result.changed
         done.set()
 
+    async def next_reload_or_done() -> None:
+        waits = {asyncio.ensure_future(store.wait_attempts(store.attempts + 1)),
+                 asyncio.ensure_future(done.wait())}
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for w in waits:
+            w.cancel()
+
     async def decider(seed: int) -> None:
         rng = random.Random(seed)
         while not done.is_set() or len(records) < 3000:
@@ -54,7 +61,12 @@ async def test_decisions_during_hundreds_of_swaps_match_their_revision(tmp_path:
             if d.outcome.errors:
                 errors.extend(d.outcome.errors)
             records.append((d.revision, user, d.allowed))
-            await asyncio.sleep(0)
+            # give the loop a turn; every few decisions, wait for a reload to finish so the
+            # reload thread is not starved of the GIL by deciders that never block
+            if len(records) % 16 == 0:
+                await next_reload_or_done()
+            else:
+                await asyncio.sleep(0)
 
     await asyncio.gather(swapper(), *(decider(s) for s in range(8)))
     assert swaps == 200  # consecutive variants always differ
