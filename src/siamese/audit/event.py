@@ -1,0 +1,71 @@
+"""A decision as an audit event: one JSON object, secrets redacted."""
+
+from __future__ import annotations
+
+import re
+import time as _time
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from ..decision.models import Decision
+
+__all__ = ["DEFAULT_REDACT", "Redactor", "decision_event", "iso_time"]
+
+REDACTED = "[REDACTED]"
+# property and header names whose values are secrets, wherever they appear in a request
+DEFAULT_REDACT = frozenset({
+    "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api_key",
+    "apikey", "password", "passwd", "secret", "client_secret", "token", "access_token",
+    "refresh_token", "id_token", "session",
+})
+_JWT = re.compile(r"^eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+
+
+class Redactor:
+    """Replaces the values of secret-named keys (case-insensitive), and any string that is
+    a JWT, by ``[REDACTED]``."""
+
+    def __init__(self, names: Iterable[str] = DEFAULT_REDACT) -> None:
+        self.names = frozenset(n.lower() for n in names)
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: (REDACTED if isinstance(k, str) and k.lower() in self.names else self(v))
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if isinstance(value, str) and len(value) > 20 and _JWT.match(value):
+            return REDACTED
+        return value
+
+
+def iso_time(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def decision_event(decision: Decision, *, now: float | None = None,
+                   redact: Redactor | None = None) -> dict[str, Any]:
+    o = decision.outcome
+    r = decision.request
+    event: dict[str, Any] = {
+        "decision_id": decision.decision_id,
+        "time": iso_time(_time.time() if now is None else now),
+        "revision": o.revision,
+        "subject": r.subject,
+        "action": r.action,
+        "resource": r.resource,
+        "request": (redact or Redactor())(r.input),
+        "decision": o.allowed,
+        "reason": o.reason,
+        "rule_ids": list(o.rule_ids),
+        "explanation": o.explanation,
+        "cached": decision.cached,
+        "latency_us": decision.latency_us,
+    }
+    if o.errors:
+        event["errors"] = list(o.errors)
+    return event

@@ -1,0 +1,144 @@
+"""The audit log the server calls after every decision.
+
+Events go through a bounded queue to a writer task that appends them in batches, off the
+request path. A clean shutdown (``stop``) writes every queued event. When the sink fails
+(disk full, permission lost) the server keeps answering, the lost events are counted, and
+the log reports itself degraded until a write succeeds again. With ``required=True`` a
+decision is answered only once its event is written: the call returns a future that says
+whether it was, and the server denies when it was not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import orjson
+
+from ..decision.models import Decision
+from .event import Redactor, decision_event
+
+log = logging.getLogger("siamese.audit")
+
+__all__ = ["AuditLog", "Sink"]
+
+
+class Sink(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class AuditLog:
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        required: bool = False,
+        queue_size: int = 100_000,
+        batch: int = 512,
+        redact: Redactor | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sink = sink
+        self.required = required
+        self.batch = batch
+        self.redact = redact or Redactor()
+        self.clock = clock
+        self._queue: asyncio.Queue[tuple[bytes, asyncio.Future[bool] | None]] | None = None
+        self._queue_size = queue_size
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+        self.lost = 0
+        self.error: str | None = None  # the last write error, while degraded
+
+    @property
+    def state(self) -> str:
+        if self._task is None:
+            return "stopped"
+        return "degraded" if self.error else "ok"
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "written": self.written,
+            "lost": self.lost,
+            "queued": self._queue.qsize() if self._queue else 0,
+            "required": self.required,
+            "error": self.error,
+        }
+
+    async def start(self) -> None:
+        self._queue = asyncio.Queue(self._queue_size)
+        self._task = asyncio.create_task(self._writer(), name="siamese-audit-writer")
+
+    async def stop(self) -> None:
+        """Write everything queued, then stop."""
+        if self._task is None or self._queue is None:
+            return
+        await self._queue.put((b"", None))  # the stop marker, after every queued event
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        self.sink.close()
+
+    def __call__(self, decision: Decision) -> asyncio.Future[bool] | None:
+        """Queue the decision's event. Returns None, or with ``required`` a future that
+        resolves to whether the event was written."""
+        line = orjson.dumps(decision_event(decision, now=self.clock(), redact=self.redact)) + b"\n"
+        fut: asyncio.Future[bool] | None = None
+        if self.required:
+            fut = asyncio.get_running_loop().create_future()
+        q = self._queue
+        if q is None:
+            self.lost += 1
+            if fut is not None:
+                fut.set_result(False)
+            return fut
+        try:
+            q.put_nowait((line, fut))
+        except asyncio.QueueFull:
+            self.lost += 1
+            self.error = "audit queue full"
+            if fut is not None:
+                fut.set_result(False)
+        return fut
+
+    async def _writer(self) -> None:
+        q = self._queue
+        assert q is not None
+        stopping = False
+        while not stopping:
+            items = [await q.get()]
+            while len(items) < self.batch and not q.empty():
+                items.append(q.get_nowait())
+            for i, (line, _) in enumerate(items):
+                if not line:  # the stop marker: nothing can be queued behind it
+                    stopping = True
+                    self._queue = None
+                    items = items[:i] + items[i + 1 :]
+                    break
+            if not items:
+                continue
+            data = b"".join(line for line, _ in items)
+            try:
+                await asyncio.to_thread(self.sink.write, data)
+            except Exception as e:  # OSError mostly: keep serving, count, report
+                self.lost += len(items)
+                if self.error is None:
+                    log.error("audit log write failed: %s", e)
+                self.error = f"{type(e).__name__}: {e}"
+                ok = False
+            else:
+                self.written += len(items)
+                if self.error is not None:
+                    log.warning("audit log writable again")
+                self.error = None
+                ok = True
+            for _, fut in items:
+                if fut is not None and not fut.done():
+                    fut.set_result(ok)

@@ -1,0 +1,135 @@
+"""The audit log: every answered decision written once, off the request path; clean
+shutdown flushes; failures are counted and reported, and deny in the required mode."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from siamese.audit.event import Redactor, decision_event
+from siamese.audit.log import AuditLog
+from siamese.audit.search import read_events
+from siamese.audit.sink import JsonlSink
+from siamese.decision.models import Request
+
+from .helpers import decision
+
+
+async def until(predicate: object) -> None:
+    """Wait (bounded) for the writer task to reach a state; it needs only loop turns."""
+
+    async def spin() -> None:
+        while not predicate():  # type: ignore[operator]
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(spin(), 10)
+
+
+class FailingSink:
+    """A sink whose disk is full until ``fixed`` is set."""
+
+    def __init__(self) -> None:
+        self.fixed = False
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        if not self.fixed:
+            raise OSError(28, "No space left on device")
+        self.data += data
+
+    def close(self) -> None:
+        pass
+
+
+async def test_n_decisions_give_n_lines_with_matching_ids(tmp_path: Path) -> None:
+    log = AuditLog(JsonlSink(tmp_path / "d.jsonl"), batch=7)
+    await log.start()
+
+    async def client(k: int) -> None:
+        for i in range(50):
+            log(decision(k * 1000 + i))
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(client(k) for k in range(20)))
+    await log.stop()
+    ids = [e["decision_id"] for e in read_events(tmp_path / "d.jsonl")]
+    assert sorted(ids) == sorted(f"id-{k * 1000 + i}" for k in range(20) for i in range(50))
+    assert log.written == 1000 and log.lost == 0
+
+
+async def test_stop_flushes_everything_queued(tmp_path: Path) -> None:
+    log = AuditLog(JsonlSink(tmp_path / "d.jsonl"))
+    await log.start()
+    for i in range(5000):  # queued faster than written: stop must still write them all
+        log(decision(i))
+    await log.stop()
+    assert sum(1 for _ in read_events(tmp_path / "d.jsonl")) == 5000
+
+
+async def test_a_failing_sink_is_counted_reported_and_recovers() -> None:
+    sink = FailingSink()
+    log = AuditLog(sink)
+    await log.start()
+    for i in range(10):
+        assert log(decision(i)) is None  # the server keeps answering
+    await until(lambda: log.lost == 10)
+    assert log.status()["state"] == "degraded"
+    assert "No space left" in (log.error or "")
+    sink.fixed = True
+    log(decision(99))
+    await until(lambda: log.written == 1)
+    assert log.status()["state"] == "ok"
+    await log.stop()
+    assert b"id-99" in sink.data
+
+
+async def test_required_mode_says_whether_each_event_was_written() -> None:
+    sink = FailingSink()
+    log = AuditLog(sink, required=True)
+    await log.start()
+    fut = log(decision(1))
+    assert fut is not None and await fut is False  # the server must deny
+    sink.fixed = True
+    fut = log(decision(2))
+    assert fut is not None and await fut is True
+    await log.stop()
+
+
+async def test_a_full_queue_loses_and_counts(tmp_path: Path) -> None:
+    log = AuditLog(FailingSink(), queue_size=3, required=True)
+    await log.start()
+    futs = [log(decision(i)) for i in range(5)]
+    assert [f.done() and f.result() for f in futs[3:]] == [False, False]  # type: ignore[union-attr]
+    assert log.lost >= 2
+    await log.stop()
+
+
+def test_redaction_of_tokens_authorization_and_configured_names() -> None:
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    req = Request.simple(
+        "alice", "GET", "/x",
+        context={"ssn": "123-45-6789", "note": token, "nested": [{"Password": "hunter2"}]},
+        claims={"sub": "alice", "access_token": "abc"},
+        http={"headers": {"authorization": "Bearer " + token, "cookie": "s=1", "accept": "*/*"}},
+    )
+    d = decision(1)
+    d.request = req
+    event = decision_event(d, now=0.0, redact=Redactor({"authorization", "cookie", "password",
+                                                        "access_token", "ssn"}))
+    r = event["request"]
+    assert r["context"]["ssn"] == "[REDACTED]"
+    assert r["context"]["note"] == "[REDACTED]"  # a JWT anywhere
+    assert r["context"]["nested"][0]["Password"] == "[REDACTED]"
+    assert r["claims"] == {"sub": "alice", "access_token": "[REDACTED]"}
+    assert r["request"]["headers"] == {"authorization": "[REDACTED]", "cookie": "[REDACTED]",
+                                       "accept": "*/*"}
+    assert event["time"] == "1970-01-01T00:00:00.000Z"
+    assert token not in str(event)
+
+
+@pytest.mark.parametrize("field", ["decision_id", "time", "revision", "request", "decision",
+                                   "reason", "explanation", "cached", "latency_us", "rule_ids"])
+def test_an_event_has_every_field_of_the_spec(field: str) -> None:
+    assert field in decision_event(decision(1), now=1.0)
