@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 from ..engine.errors import EngineError, LimitExceeded
@@ -42,12 +43,24 @@ class Authorizer:
         self.explain_denials = explain_denials
 
     def _query(self, program: Program, name: str, args: tuple[Any, ...], request: Request,
-               proofs: bool = True) -> Query:
+               proofs: bool = True, notes: list[str] | None = None) -> Query:
         goal = (CALL, program.predicate(name, len(args)), args, None)
-        return Query(program, (goal,), limits=self.limits, clock=self.clock,
-                     wall_clock=self.wall_clock, input=request.input, proofs=proofs)
+        q = Query(program, (goal,), limits=self.limits, clock=self.clock,
+                  wall_clock=self.wall_clock, input=request.input, proofs=proofs)
+        if notes is not None:
+            q.notes = notes  # every query of one decision reports into one list
+        return q
 
     async def evaluate(self, policy: PolicyLike, request: Request, gateway: bool = False) -> Outcome:
+        notes: list[str] = []
+        outcome = await self._evaluate(policy, request, gateway, notes)
+        if notes:  # what built-ins reported (a fetch that failed...): shown, never cached
+            explanation = {**outcome.explanation, "notes": list(dict.fromkeys(notes))}
+            outcome = replace(outcome, explanation=explanation, cacheable=False)
+        return outcome
+
+    async def _evaluate(self, policy: PolicyLike, request: Request, gateway: bool,
+                        notes: list[str]) -> Outcome:
         program = policy.program
         revision = policy.revision
         args = (request.subject, request.action, request.resource)
@@ -55,7 +68,7 @@ class Authorizer:
         try:
             deny_pred = program.predicates.get(("deny", 3))
             if deny_pred is not None and deny_pred.defined:
-                q = self._query(program, "deny", args, request)
+                q = self._query(program, "deny", args, request, notes=notes)
                 if await q.first():
                     proof = [n.to_dict() for n in q.proof()]
                     rules = tuple(_rules(q))
@@ -70,7 +83,7 @@ class Authorizer:
             if allow_pred is None or not allow_pred.defined:
                 return Outcome(False, revision, "no allow rules in the policy set",
                                {"kind": "default-deny", "why_not": []}, cacheable=not volatile)
-            q = self._query(program, "allow", args, request)
+            q = self._query(program, "allow", args, request, notes=notes)
             if await q.first():
                 proof = [n.to_dict() for n in q.proof()]
                 rules = tuple(_rules(q))
@@ -86,7 +99,7 @@ class Authorizer:
             volatile = volatile or q.volatile
             why: list[dict[str, Any]] = []
             if self.explain_denials:
-                wq = self._query(program, "allow", args, request, proofs=False)
+                wq = self._query(program, "allow", args, request, proofs=False, notes=notes)
                 why = [w.to_dict() for w in await wq.drive(wq.why_not(wq.goals[0]))]
             reason = (
                 f"no rule allows {request.subject} to {request.action} {request.resource}"

@@ -19,6 +19,7 @@ Python recursion, and without an async generator per goal.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -96,6 +97,22 @@ _CP_ANSWERS = 5
 _CP_AWAIT = 6
 
 _EXIT_GOAL = (EXIT, None, None, None)
+
+# the query an async built-in is running for (set while the driver awaits it), so that a
+# built-in written in the original engine's shape can still report to its query
+current_query: contextvars.ContextVar[Query | None] = contextvars.ContextVar(
+    "siamese_current_query", default=None
+)
+
+
+def note(message: str, *, volatile: bool = True) -> None:
+    """For async built-ins: record why a goal failed (a fetch refused, timed out, ...) in the
+    running query's explanation; by default the decision is then not cached either."""
+    q = current_query.get()
+    if q is not None:
+        q.notes.append(message)
+        if volatile:
+            q.volatile = True
 _CHECK_EVERY = 256
 
 
@@ -406,6 +423,7 @@ class Query:
         self.volatile = False  # a volatile built-in was used: do not cache the result
         self.used: set[str] = set()  # names of built-ins used that matter to callers
         self.events: Any = None
+        self.notes: list[str] = []  # what async built-ins reported (see note())
         self.local_tables: dict[Any, Table] = {}
         self.evaluation: _Evaluation | None = None
         self.solutions = 0
@@ -501,6 +519,7 @@ class Query:
         if self.deadline is not None:
             left = max(self.deadline - self.clock(), 0.0)
             timeout = left if timeout is None else min(timeout, left)
+        token = current_query.set(self)
         try:
             if timeout is None:
                 value = await req.awaitable
@@ -514,6 +533,8 @@ class Query:
             return None, e
         except Exception as e:  # a failing async built-in ends the query: never a silent pass
             return None, EvaluationError(f"built-in '{req.name}' failed: {e!r}")
+        finally:
+            current_query.reset(token)
         return ("ok", value), None
 
     def _count_solution(self) -> None:
