@@ -109,3 +109,11 @@ def test_no_builtin_is_left_untested() -> None:
         "split", "glob", "regex", "cidr", "path_match", "now", "time_between", "input",
     }
     assert set(DEFAULT_BUILTINS) == tested
+
+
+def test_a_catastrophic_regex_ends_in_a_limit_not_a_hang() -> None:
+    from siamese import LimitExceeded
+
+    with pytest.raises(LimitExceeded) as err:
+        solve('regex("(a|aa)+$", "' + "a" * 60 + 'b")')
+    assert err.value.limit == "timeout" and "regex" in str(err.value)
