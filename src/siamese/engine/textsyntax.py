@@ -252,6 +252,9 @@ def _describe(tok: Token) -> str:
     return repr(tok[4]) if "'" not in tok[4] else f'"{tok[4]}"'
 
 
+MAX_NESTING = 200  # lists in lists in ..., parentheses in parentheses in ...
+
+
 class _Parser:
     def __init__(self, tokens: list[Token], source: str, line_text: Callable[[int], str]) -> None:
         self.toks = tokens
@@ -260,6 +263,7 @@ class _Parser:
         self.source = source
         self.line_text = line_text
         self.vars: dict[str, Var] = {}
+        self.depth = 0  # nesting of terms, expressions and goals (bounded: no RecursionError)
 
     # -- helpers
 
@@ -437,7 +441,19 @@ class _Parser:
             items.extend(self.goal())
         return tuple(items)
 
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            self.fail(self.tok, f"nesting deeper than {MAX_NESTING} levels")
+
     def goal(self) -> list[BodyItem]:
+        self.nest()
+        try:
+            return self._goal()
+        finally:
+            self.depth -= 1
+
+    def _goal(self) -> list[BodyItem]:
         tok = self.tok
         kind = tok[0]
         if kind == "name" and tok[1] == "not":
@@ -517,6 +533,13 @@ class _Parser:
         return left
 
     def unary(self) -> Term:
+        self.nest()
+        try:
+            return self._unary()
+        finally:
+            self.depth -= 1
+
+    def _unary(self) -> Term:
         kind = self.tok[0]
         if kind == "-":
             self.advance()
@@ -534,6 +557,13 @@ class _Parser:
 
     def term(self, in_expr: bool = False) -> Term:
         """A term; inside an expression, arguments and list items may be expressions too."""
+        self.nest()
+        try:
+            return self._term(in_expr)
+        finally:
+            self.depth -= 1
+
+    def _term(self, in_expr: bool) -> Term:
         tok = self.tok
         kind = tok[0]
         if kind == "num":

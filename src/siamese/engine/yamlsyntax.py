@@ -466,6 +466,8 @@ def parse_json_facts(text: str, source: str = "<input>") -> list[ProgramItem]:
     """Parse a JSON facts file, ``{"facts": [["role", "alice", "admin"], ...]}``."""
     try:
         return _JsonFactsReader(text, source).read()
+    except RecursionError:
+        raise _Source(text, source).error(1, 1, "invalid json: nested too deeply") from None
     except (json.JSONDecodeError, _JsonWalk):
         src = _Source(text, source)
         try:
