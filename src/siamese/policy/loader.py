@@ -53,7 +53,11 @@ def scan(root: str | os.PathLike[str]) -> tuple[list[PolicyFile], list[str]]:
             if kind == "test":
                 tests.append(rel)
                 continue
-            files.append(PolicyFile(rel, kind, full.read_bytes()))
+            try:
+                data = full.read_bytes()
+            except OSError as e:  # a dangling link, a file removed mid-scan, no permission
+                raise EngineError(f"{rel}:1:1: cannot read: {e.strerror or e}") from None
+            files.append(PolicyFile(rel, kind, data))
     files.sort(key=lambda f: f.path)
     return files, sorted(tests)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 
 from watchfiles import awatch
 
@@ -47,9 +48,11 @@ class PolicyWatcher:
         self.state = "stopped"
 
     async def _run(self) -> None:
+        catch_up = False
         while not self._stop.is_set():
             try:
-                self.state = "running"
+                if not os.path.isdir(self.store.root):
+                    raise FileNotFoundError(f"{self.store.root}: the policy directory is missing")
                 watcher = awatch(
                     self.store.root,
                     watch_filter=None,
@@ -61,18 +64,28 @@ class PolicyWatcher:
                     rust_timeout=200,
                 )
                 async for changes in watcher:
-                    self._ready.set()
+                    if self.state != "running":  # the watch is set up
+                        self.state = "running"
+                        self.error = None
+                        self._ready.set()
+                    if catch_up:  # what changed while nothing was watching
+                        catch_up = False
+                        await self.store.reload()
                     if not changes:
                         continue
                     log.debug("policy directory changed: %d events", len(changes))
                     await self.store.reload()
+                    if not os.path.isdir(self.store.root):
+                        # a deleted directory's watch is gone: watch it again when it is back
+                        raise FileNotFoundError(f"{self.store.root}: the policy directory was removed")
             except asyncio.CancelledError:
                 raise
-            except Exception as e:  # e.g. the directory was deleted: keep serving, retry
+            except Exception as e:  # keep serving the last good set; retry every second
                 self.state = "error"
                 self.error = str(e)
                 self._ready.set()
-                log.error("policy watcher failed (%s); retrying", e)
+                catch_up = True
+                log.error("policy watcher: %s; retrying", e)
                 try:
                     await asyncio.wait_for(self._stop.wait(), timeout=1.0)
                 except asyncio.TimeoutError:
