@@ -98,7 +98,9 @@ class Authorizer:
                 )
             volatile = volatile or q.volatile
             why: list[dict[str, Any]] = []
-            if self.explain_denials:
+            # a built-in that failed (a fetch...) explains the deny already; asking again for
+            # the why-not would fetch again
+            if self.explain_denials and not notes:
                 wq = self._query(program, "allow", args, request, proofs=False, notes=notes)
                 why = [w.to_dict() for w in await wq.drive(wq.why_not(wq.goals[0]))]
             reason = (

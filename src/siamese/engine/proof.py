@@ -9,6 +9,13 @@ from .ast import Clause
 from .terms import Struct, format_term, to_json
 
 
+MAX_GOAL_TEXT = 300  # a goal holding a fetched document must not bloat every explanation
+
+
+def shorten(text: str, limit: int = MAX_GOAL_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @dataclass
 class ProofNode:
     """One proved goal: by a rule (with the proofs of its body), a fact, a built-in,
@@ -23,7 +30,8 @@ class ProofNode:
 
     @property
     def goal_text(self) -> str:
-        return self.goal if isinstance(self.goal, str) else format_term(self.goal)
+        text = self.goal if isinstance(self.goal, str) else format_term(self.goal)
+        return shorten(text)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"goal": self.goal_text, "kind": self.kind}
@@ -86,8 +94,8 @@ class WhyNot:
         d: dict[str, Any] = {
             "rule": self.rule,
             "location": self.location,
-            "goal": format_term(self.goal),
-            "failed_goal": self.failed_goal,
+            "goal": shorten(format_term(self.goal)),
+            "failed_goal": shorten(self.failed_goal),
             "failed_location": self.failed_location,
             "bindings": {k: to_json(v) for k, v in self.bindings.items()},
         }

@@ -521,14 +521,15 @@ class Query:
             timeout = left if timeout is None else min(timeout, left)
         token = current_query.set(self)
         try:
-            if timeout is None:
+            # asyncio.timeout, not wait_for: no Task per call of an async built-in
+            async with asyncio.timeout(timeout):
                 value = await req.awaitable
-            else:
-                value = await asyncio.wait_for(req.awaitable, timeout)
         except StopAsyncIteration:
             return ("stop", None), None
-        except asyncio.TimeoutError:
-            return None, LimitExceeded("timeout", self.limits.timeout_ms, f"built-in '{req.name}'")
+        except TimeoutError:
+            own = req.timeout is not None and timeout == req.timeout
+            limit = f"{req.timeout} s (the built-in's own)" if own else f"{self.limits.timeout_ms} ms"
+            return None, LimitExceeded("timeout", limit, f"built-in '{req.name}'")
         except LimitExceeded as e:
             return None, e
         except Exception as e:  # a failing async built-in ends the query: never a silent pass

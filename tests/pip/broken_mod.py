@@ -1,0 +1,3 @@
+"""A module that fails while it is imported (test_operator.py)."""
+
+raise RuntimeError("broken on purpose")
