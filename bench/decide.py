@@ -22,7 +22,6 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
 import workloads  # noqa: E402
-
 from siamese.decision.authorizer import Authorizer  # noqa: E402
 from siamese.decision.cache import DecisionCache  # noqa: E402
 from siamese.decision.models import Request  # noqa: E402
@@ -31,7 +30,7 @@ from siamese.policy.store import PolicyStore  # noqa: E402
 from siamese.policy.watcher import PolicyWatcher  # noqa: E402
 
 
-async def per_call(fn, reqs: list[Request], rounds: int) -> float:  # type: ignore[no-untyped-def]
+async def per_call(fn, reqs: list[Request], rounds: int) -> float:
     """Median over ``rounds`` of the mean time per call over all requests, in µs."""
     means = []
     for _ in range(rounds):

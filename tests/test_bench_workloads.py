@@ -12,6 +12,7 @@ import re
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -44,7 +45,7 @@ SMALL = {
 
 
 @pytest.fixture(scope="module")
-def full() -> dict[str, object]:
+def full() -> dict[str, Any]:
     return {name: gen() for name, gen in wl.GENERATORS.items()}
 
 
@@ -62,7 +63,7 @@ def test_generators_are_deterministic(name: str) -> None:
     assert c.rules != a.rules
 
 
-def test_rbac_sizes(full: dict[str, object]) -> None:
+def test_rbac_sizes(full: dict[str, Any]) -> None:
     w = full["rbac"]
     assert w.sizes["users"] == 2000
     assert w.sizes["roles"] == 40
@@ -75,7 +76,7 @@ def test_rbac_sizes(full: dict[str, object]) -> None:
     assert len(w.casbin.requests) == 5000
 
 
-def test_abac_sizes(full: dict[str, object]) -> None:
+def test_abac_sizes(full: dict[str, Any]) -> None:
     w = full["abac"]
     assert w.sizes["users"] == 2000
     assert w.sizes["resources"] == 20000
@@ -84,7 +85,7 @@ def test_abac_sizes(full: dict[str, object]) -> None:
     assert 0 < w.sizes["suspended"] < 200
 
 
-def test_rebac_sizes(full: dict[str, object]) -> None:
+def test_rebac_sizes(full: dict[str, Any]) -> None:
     w = full["rebac"]
     s = w.sizes
     assert (s["users"], s["groups"], s["folders"], s["docs"]) == (2000, 300, 2000, 20000)
@@ -96,20 +97,20 @@ def test_rebac_sizes(full: dict[str, object]) -> None:
 
 
 @pytest.mark.parametrize("name", ["rbac", "abac", "rebac"])
-def test_requests_are_about_half_allowed(full: dict[str, object], name: str) -> None:
+def test_requests_are_about_half_allowed(full: dict[str, Any], name: str) -> None:
     w = full[name]
     assert 0.4 <= w.allowed_share <= 0.65
     assert len(set(w.requests)) > 0.9 * len(w.requests)
 
 
-def test_rebac_has_membership_cycles(full: dict[str, object]) -> None:
+def test_rebac_has_membership_cycles(full: dict[str, Any]) -> None:
     edges = set(
         re.findall(r'^in_group\("(group_\d+)", "(group_\d+)"\)\.$', full["rebac"].rules, re.M)
     )
     assert sum((b, a) in edges for a, b in edges) == 2 * 8
 
 
-def test_rules_use_only_quoted_atoms_in_facts(full: dict[str, object]) -> None:
+def test_rules_use_only_quoted_atoms_in_facts(full: dict[str, Any]) -> None:
     fact_line = re.compile(r'^[a-z_]+\((("[^"]*"|-?\d+)(, ("[^"]*"|-?\d+))*)\)\.$')
     heads = {"rbac": wl.RBAC_RULES, "abac": wl.ABAC_RULES, "rebac": wl.REBAC_RULES}
     for name, w in full.items():

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from siamese.policy.loader import load_policy_set
 from siamese.policy.store import PolicyStore
 from siamese.policytest import gate, run_tests

@@ -43,7 +43,14 @@ from .engine.syntax import parse_source
 from .engine.textsyntax import parse_goals
 from .policy.loader import PolicySet, scan
 
-__all__ = ["PolicyTestCase", "PolicyTestResult", "load_tests", "run_tests", "run_tests_sync", "gate"]
+__all__ = [
+    "PolicyTestCase",
+    "PolicyTestResult",
+    "gate",
+    "load_tests",
+    "run_tests",
+    "run_tests_sync",
+]
 
 
 @dataclass

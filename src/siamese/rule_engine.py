@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -121,20 +121,22 @@ class RuleEngine:
         items, names = parse_goals(text)
         return compile_query(self.program, items), names
 
-    async def query(self, name: str, *args: Any, max_solutions: int = -1,
-                    max_depth: int | None = None, input: Any = None) -> AsyncIterator[dict[str, Any]]:
+    async def query(
+        self, name: str, *args: Any, max_solutions: int = -1,
+        max_depth: int | None = None, input: Any = None,
+    ) -> AsyncGenerator[dict[str, Any], None]:
         goals, names = self.goal(name, *args)
         async for sol in self._solutions(goals, names, max_solutions, max_depth, input):
             yield sol
 
     async def query_text(self, text: str, max_solutions: int = -1,
-                         input: Any = None) -> AsyncIterator[dict[str, Any]]:
+                         input: Any = None) -> AsyncGenerator[dict[str, Any], None]:
         goals, names = self.parse_goal(text)
         async for sol in self._solutions(goals, names, max_solutions, None, input):
             yield sol
 
     async def _solutions(self, goals: tuple[Any, ...], names: dict[str, Var], max_solutions: int,
-                         max_depth: int | None, input: Any) -> AsyncIterator[dict[str, Any]]:
+                         max_depth: int | None, input: Any) -> AsyncGenerator[dict[str, Any], None]:
         limits = self.limits
         if max_depth is not None:
             limits = Limits(**{**limits.__dict__, "max_depth": max_depth})

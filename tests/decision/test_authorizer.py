@@ -174,6 +174,7 @@ def test_bad_requests_are_refused_with_a_clear_message(body: Any, message: str) 
 
 
 def test_unknown_fields_are_ignored() -> None:
-    req = Request.from_authzen({"subject": {"type": "u", "id": "a", "x": 1}, "action": {"name": "r"},
+    req = Request.from_authzen({"subject": {"type": "u", "id": "a", "x": 1},
+                                "action": {"name": "r"},
                                 "resource": {"type": "d", "id": "1"}, "extra": True})
     assert (req.subject, req.action, req.resource) == ("a", "r", "1")

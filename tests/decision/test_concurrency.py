@@ -11,7 +11,7 @@ from siamese.decision.authorizer import Authorizer
 from siamese.decision.cache import DecisionCache
 from siamese.decision.models import Request
 from siamese.decision.service import DecisionService
-from siamese.policy.loader import load_policy_set
+from siamese.policy.loader import PolicySet, load_policy_set
 from siamese.policy.store import PolicyStore
 
 USERS = [f"u{i}" for i in range(8)]
@@ -77,7 +77,11 @@ async def test_decisions_during_hundreds_of_swaps_match_their_revision(tmp_path:
     for k in range(6):
         (root / "policy.rules").write_text(variant(k))
         ps = load_policy_set(root)
-        plain = DecisionService(lambda ps=ps: ps, Authorizer(), None)
+
+        def current(ps: PolicySet = ps) -> PolicySet:
+            return ps
+
+        plain = DecisionService(current, Authorizer(), None)
         truth[ps.revision] = {
             u: (await plain.decide(Request.simple(u, "read", "doc"))).allowed for u in USERS
         }

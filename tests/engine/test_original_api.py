@@ -73,7 +73,7 @@ async def test_fibonacci_large_with_tabling() -> None:
 
 
 async def test_original_style_async_builtin() -> None:
-    async def double(goal, bindings):  # type: ignore[no-untyped-def]
+    async def double(goal, bindings):
         n = Unificator.substitute(goal.args[0], bindings)
         out = goal.args[1]
         if isinstance(out, Variable):
@@ -88,7 +88,7 @@ async def test_original_style_async_builtin() -> None:
     got = [(s["?X"], s["?Y"]) async for s in e.query("doubled", "?X", "?Y")]
     assert got == [(1, 2), (2, 4)]
     # an empty bindings dict is a success ("failure is not falsy")
-    async def always(goal, bindings):  # type: ignore[no-untyped-def]
+    async def always(goal, bindings):
         yield {}
 
     e2 = RuleEngine(builtins={"always": always})

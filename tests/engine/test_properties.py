@@ -4,6 +4,7 @@ data; the parsers raise only clean errors, quickly, on any input."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import string
 import time
@@ -104,7 +105,7 @@ def test_the_parser_reads_back_what_the_printer_writes(clause: Clause) -> None:
 def test_ground_facts_round_trip(facts: list[tuple[str, list[Any]]]) -> None:
     clauses = [Clause(Struct(n, tuple(a))) for n, a in facts]
     text = "\n".join(format_clause(c) for c in clauses)
-    rows = []
+    rows: list[tuple[str, tuple[Any, ...]]] = []
     for item in parse_program(text, "t.rules"):
         assert isinstance(item, FactBlock)
         rows.extend((item.name, row) for row in item.rows)
@@ -134,7 +135,8 @@ def test_decisions_do_not_depend_on_fact_order(seed: int, shuffler: random.Rando
     facts += [f"grant({rng.choice(roles)}, {rng.choice(['read', 'write'])}, t{rng.randrange(3)})."
               for _ in range(6)]
     facts += [f"type_of(d{i}, t{rng.randrange(3)})." for i in range(6)]
-    facts += [f"blocked(u{rng.randrange(6)}).", f"exempt(u{rng.randrange(6)}, d{rng.randrange(6)})."]
+    facts += [f"blocked(u{rng.randrange(6)}).",
+              f"exempt(u{rng.randrange(6)}, d{rng.randrange(6)})."]
     shuffled = list(facts)
     shuffler.shuffle(shuffled)
     a, b = RuleEngine(), RuleEngine()
@@ -194,10 +196,8 @@ def _mutate(rng: random.Random, text: str) -> str:
 
 
 def _parse_all(text: str) -> None:
-    try:
+    with contextlib.suppress(*CLEAN):
         parse_program(text, "fuzz.rules")
-    except CLEAN:
-        pass
 
 
 @settings(max_examples=300, deadline=None)
@@ -221,10 +221,8 @@ def test_mutated_policies_give_clean_errors_quickly() -> None:
 @given(st.text(max_size=200))
 def test_random_yaml_and_json_give_clean_errors(text: str) -> None:
     for parse in (parse_yaml, parse_json_facts):
-        try:
+        with contextlib.suppress(*CLEAN):
             parse(text, "fuzz")
-        except CLEAN:
-            pass
 
 
 def test_deeply_nested_input_is_a_clean_error() -> None:

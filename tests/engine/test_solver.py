@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ def engine(text: str, **kw: object) -> RuleEngine:
     return e
 
 
-def answers(e: RuleEngine, goal: str, var: str) -> list[object]:
+def answers(e: RuleEngine, goal: str, var: str) -> list[Any]:
     return [s[var] for s in e.solve(goal)]
 
 
@@ -294,7 +295,7 @@ async def test_a_long_query_gives_the_event_loop_turns() -> None:
 
 
 async def test_async_builtin_that_never_returns_times_out() -> None:
-    async def hang(goal, bindings):  # type: ignore[no-untyped-def]
+    async def hang(goal, bindings):
         await asyncio.Event().wait()
         yield bindings
 

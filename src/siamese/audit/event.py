@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time as _time
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..decision.models import Decision
@@ -43,7 +43,7 @@ class Redactor:
 
 
 def iso_time(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace(
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace(
         "+00:00", "Z")
 
 

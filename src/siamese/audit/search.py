@@ -6,13 +6,13 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-__all__ = ["Filter", "log_files", "read_events", "parse_time"]
+__all__ = ["Filter", "log_files", "parse_time", "read_events"]
 
 
 def log_files(path: str | Path) -> list[Path]:
@@ -61,7 +61,7 @@ def parse_time(text: str, now: float | None = None) -> float:
     except ValueError:
         raise ValueError(f"not a time: {text!r} (use ISO 8601 or an age like 2h)") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 

@@ -22,6 +22,8 @@ log = logging.getLogger("siamese.decision")
 
 __all__ = ["Authorizer", "PolicyLike"]
 
+_DEFAULT_LIMITS = Limits()  # a frozen dataclass: one shared default is safe
+
 
 class PolicyLike(Protocol):
     program: Program
@@ -32,7 +34,7 @@ class Authorizer:
     def __init__(
         self,
         *,
-        limits: Limits = Limits(),
+        limits: Limits = _DEFAULT_LIMITS,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         explain_denials: bool = True,
@@ -51,7 +53,9 @@ class Authorizer:
             q.notes = notes  # every query of one decision reports into one list
         return q
 
-    async def evaluate(self, policy: PolicyLike, request: Request, gateway: bool = False) -> Outcome:
+    async def evaluate(
+        self, policy: PolicyLike, request: Request, gateway: bool = False
+    ) -> Outcome:
         notes: list[str] = []
         outcome = await self._evaluate(policy, request, gateway, notes)
         if notes:  # what built-ins reported (a fetch that failed...): shown, never cached

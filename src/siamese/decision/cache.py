@@ -16,7 +16,7 @@ from .models import Outcome, Request
 __all__ = ["DecisionCache", "request_key"]
 
 
-class _CountingTTLCache(TTLCache):  # type: ignore[type-arg]
+class _CountingTTLCache(TTLCache):
     """Counts items pushed out for room (``popitem``) and items that expired."""
 
     def __init__(self, maxsize: int, ttl: float, timer: Callable[[], float]) -> None:
@@ -27,7 +27,7 @@ class _CountingTTLCache(TTLCache):  # type: ignore[type-arg]
     def popitem(self) -> tuple[Any, Any]:
         item = super().popitem()
         self.evictions += 1
-        return item  # type: ignore[no-any-return]
+        return item
 
     def expire(self, time: float | None = None) -> Any:
         expired = super().expire(time)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["format_explanation", "Style"]
+__all__ = ["Style", "format_explanation"]
 
 
 class Style:

@@ -25,7 +25,9 @@ class RequestError(ValueError):
 
 def _entity(data: Any, name: str, key: str) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise RequestError(f"'{name}' must be an object" if data is not None else f"missing '{name}'")
+        raise RequestError(
+            f"'{name}' must be an object" if data is not None else f"missing '{name}'"
+        )
     value = data.get(key)
     if value is None:
         raise RequestError(f"missing '{name}.{key}'")
@@ -100,7 +102,9 @@ class Request:
         if part is None and unknown == "action":
             part = {}
         if not isinstance(part, dict):
-            raise RequestError(f"missing '{unknown}'" if part is None else f"'{unknown}' must be an object")
+            raise RequestError(
+                f"missing '{unknown}'" if part is None else f"'{unknown}' must be an object"
+            )
         patched = dict(body)
         patched[unknown] = {**part, key: "?"}
         req = cls.from_authzen(patched, claims=claims, require_types=unknown != "action")

@@ -17,7 +17,7 @@ def called(body: tuple[Any, ...], negated: bool = False) -> list[tuple[Any, bool
     out: list[tuple[Any, bool]] = []
     for g in body:
         op = g[0]
-        if op == CALL or op == BUILTIN:
+        if op in (CALL, BUILTIN):
             out.append((g[1], negated))
         elif op == NOT:
             out.extend(called(g[1], True))
@@ -95,13 +95,13 @@ def analyse(program: Program) -> None:
             p.tabled = recursive and program.tabling
             for q in neg_edges[p]:
                 if q in members:
-                    c = next(
-                        c.clause for c in p.clauses if (q, True) in called(c.body)
+                    clause = next(
+                        cc.clause for cc in p.clauses if (q, True) in called(cc.body)
                     )
                     raise PolicySyntaxError(
-                        c.source,
-                        c.line,
-                        c.col,
+                        clause.source,
+                        clause.line,
+                        clause.col,
                         f"negation through recursion: {p.name}/{p.arity} depends on "
                         f"'not {q.name}/{q.arity}' within its own cycle",
                     )
@@ -132,9 +132,7 @@ def input_paths(program: Program) -> frozenset[str] | None:
                 if type(path) is not str:
                     return False
                 paths.add(path)
-            elif op == NOT and not walk(g[1]):
-                return False
-            elif op == OR and not all(walk(br) for br in g[1]):
+            elif (op == NOT and not walk(g[1])) or (op == OR and not all(walk(br) for br in g[1])):
                 return False
         return True
 

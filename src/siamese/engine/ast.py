@@ -8,7 +8,6 @@ variables are :class:`~siamese.engine.terms.Var` objects shared within one claus
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from .terms import Struct, Term
 
@@ -26,7 +25,7 @@ class Goal:
 class Not:
     """Negation as failure of a conjunction."""
 
-    body: tuple["BodyItem", ...]
+    body: tuple[BodyItem, ...]
     line: int = 0
     col: int = 0
 
@@ -35,12 +34,12 @@ class Not:
 class Or:
     """Disjunction: each branch is a conjunction, tried in order."""
 
-    branches: tuple[tuple["BodyItem", ...], ...]
+    branches: tuple[tuple[BodyItem, ...], ...]
     line: int = 0
     col: int = 0
 
 
-BodyItem = Union[Goal, Not, Or]
+BodyItem = Goal | Not | Or
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,4 +91,4 @@ class FactBlock:
         return (self.name, len(self.rows[0]) if self.rows else 0)
 
 
-ProgramItem = Union[Clause, FactBlock]
+ProgramItem = Clause | FactBlock

@@ -26,11 +26,11 @@ import regex
 from .errors import EvaluationError, LimitExceeded
 from .terms import JsonMap, Struct, Var, deref, format_term, from_json, resolve, same_value, undo
 
-__all__ = ["Builtin", "DEFAULT_BUILTINS", "custom", "builtin_names"]
+__all__ = ["DEFAULT_BUILTINS", "Builtin", "builtin_names", "custom"]
 
 
 class Builtin:
-    __slots__ = ("name", "fn", "det", "volatile", "request", "is_async", "track", "timeout")
+    __slots__ = ("det", "fn", "is_async", "name", "request", "timeout", "track", "volatile")
 
     def __init__(
         self,

@@ -8,16 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import EngineError
-from .terms import JsonMap, Struct, Var, deref, from_json, unify, undo
+from .terms import JsonMap, Struct, Var, deref, from_json, undo, unify
 
 __all__ = [
+    "AsyncCall",
     "Bindings",
     "PrologError",
     "Term",
     "UnificationError",
     "Unificator",
     "Variable",
-    "AsyncCall",
 ]
 
 
@@ -46,7 +46,7 @@ class Variable:
 
 
 class Term:
-    __slots__ = ("name", "args")
+    __slots__ = ("args", "name")
 
     def __init__(self, name: str, args: tuple[Any, ...] = ()) -> None:
         self.name = name
@@ -143,7 +143,7 @@ def from_compat(v: Any, names: dict[str, Var]) -> Any:
 class AsyncCall:
     """One call of a custom async built-in: its async generator and the variable names."""
 
-    __slots__ = ("names", "agen")
+    __slots__ = ("agen", "names")
 
     def __init__(self, fn: Any, name: str, args: tuple[Any, ...]) -> None:
         self.names: dict[str, Var] = {}

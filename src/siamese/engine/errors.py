@@ -39,7 +39,8 @@ class PolicyErrors(EngineError):
 
 
 class LimitExceeded(EngineError):
-    """A query hit one of its limits: ``max_depth``, ``max_solutions``, ``max_steps``, ``timeout``."""
+    """A query hit one of its limits: ``max_depth``, ``max_solutions``, ``max_steps``,
+    ``timeout``."""
 
     def __init__(self, limit: str, value: object, detail: str = "") -> None:
         self.limit = limit

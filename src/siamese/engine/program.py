@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from .ast import BodyItem, Clause, FactBlock, Goal, Not, Or, ProgramItem
 from .builtins import Builtin
 from .errors import EngineError, PolicySyntaxError
 from .terms import JsonMap, Struct, Term, Var
 
-__all__ = ["Program", "Predicate", "CompiledClause", "Slot", "TStruct", "TList"]
+__all__ = ["CompiledClause", "Predicate", "Program", "Slot", "TList", "TStruct"]
 
 
 class Slot:
@@ -36,7 +36,7 @@ class Slot:
 class TStruct:
     """A compound term template that contains clause variables."""
 
-    __slots__ = ("name", "args")
+    __slots__ = ("args", "name")
 
     def __init__(self, name: str, args: tuple[Any, ...]) -> None:
         self.name = name
@@ -66,7 +66,7 @@ CALL_RAW = 7
 
 
 class CompiledClause:
-    __slots__ = ("clause", "nvars", "var_names", "head", "body", "first_const", "index")
+    __slots__ = ("body", "clause", "first_const", "head", "index", "nvars", "var_names")
 
     def __init__(
         self,
@@ -93,18 +93,18 @@ class Predicate:
     """All clauses of one name/arity: ground facts (``rows``) first, then ``clauses`` in order."""
 
     __slots__ = (
-        "name",
         "arity",
-        "rows",
-        "row_lines",
-        "row_sources",
-        "ground_index",
-        "indexes",
         "by_mask",
         "clauses",
-        "tabled",
-        "request_independent",
         "defined",
+        "ground_index",
+        "indexes",
+        "name",
+        "request_independent",
+        "row_lines",
+        "row_sources",
+        "rows",
+        "tabled",
     )
 
     def __init__(self, name: str, arity: int) -> None:
@@ -116,7 +116,8 @@ class Predicate:
         self.row_sources: list[tuple[int, str]] = []
         self.ground_index: dict[tuple[Any, ...], int] | None = None
         self.indexes: dict[tuple[int, ...], dict[Any, list[int]]] = {}
-        self.by_mask: dict[int, dict[Any, list[int]]] = {}  # the same indexes, by bound-argument bitmask
+        # the same indexes, by bound-argument bitmask
+        self.by_mask: dict[int, dict[Any, list[int]]] = {}
         self.clauses: list[CompiledClause] = []
         self.tabled = False
         self.request_independent = True
@@ -258,7 +259,7 @@ class Program:
                     pred = self.predicate(item.name, len(item.rows[0]))
                     pred.add_rows(item.rows, item.lines, item.source)
                 continue
-            self.add_clause(item)
+            self.add_clause(cast(Clause, item))  # a FactBlock continued above
         del pending_rows
         self.invalidate()
 

@@ -8,7 +8,6 @@ from typing import Any
 from .ast import Clause
 from .terms import Struct, format_term, to_json
 
-
 MAX_GOAL_TEXT = 300  # a goal holding a fetched document must not bloat every explanation
 
 
@@ -59,7 +58,8 @@ class ProofNode:
 
     def lines(self, indent: str = "") -> list[str]:
         if self.kind == "rule":
-            tag = f"  [rule {self.rule}" + (f" @ {self.location}" if self.location != self.rule else "") + "]"
+            at = f" @ {self.location}" if self.location != self.rule else ""
+            tag = f"  [rule {self.rule}" + at + "]"
         elif self.kind == "fact":
             tag = f"  [fact @ {self.location}]"
         elif self.kind == "builtin":

@@ -22,7 +22,7 @@ import asyncio
 import contextvars
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,9 +45,9 @@ from .program import (
     key_value,
 )
 from .proof import ProofNode, WhyNot
-from .terms import UNBOUND, Struct, Var, _unify, copy_term, deref, is_ground, resolve, unify, undo
+from .terms import UNBOUND, Struct, Var, _unify, copy_term, deref, is_ground, resolve, undo, unify
 
-__all__ = ["Limits", "Query", "SOLUTION"]
+__all__ = ["SOLUTION", "Limits", "Query"]
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def build(t: Any, frame: list[Any]) -> Any:
 
 def build_goal(g: tuple[Any, ...], frame: list[Any]) -> tuple[Any, ...]:
     op = g[0]
-    if op == CALL or op == BUILTIN:
+    if op == CALL or op == BUILTIN:  # noqa: SIM109 - hot path: `in` would build a tuple per call
         args = []
         for a in g[2]:
             if type(a) is Slot:
@@ -165,7 +165,9 @@ def link(goals: tuple[Any, ...] | list[Any], depth: int, cont: Any) -> Any:
     return cont
 
 
-def unify_head(tmpl: tuple[Any, ...], args: tuple[Any, ...], frame: list[Any], trail: list[Var]) -> bool:
+def unify_head(
+    tmpl: tuple[Any, ...], args: tuple[Any, ...], frame: list[Any], trail: list[Var]
+) -> bool:
     for t, a in zip(tmpl, args):
         tt = type(t)
         if tt is Slot:
@@ -266,7 +268,7 @@ def _abstract(args: tuple[Any, ...]) -> tuple[Any, ...]:
         return args
     for a in args[1:]:
         if type(deref(a)) is not Var:
-            return (a0,) + tuple(Var("_") for _ in args[1:])
+            return (a0, *(Var("_") for _ in args[1:]))
     return args
 
 
@@ -327,7 +329,7 @@ def _match(args: tuple[Any, ...], row: tuple[Any, ...], trail: list[Var]) -> boo
 
 def _copy_goal(g: tuple[Any, ...], mapping: dict[Var, Var]) -> tuple[Any, ...]:
     op = g[0]
-    if op == CALL or op == BUILTIN or op == CALL_RAW:
+    if op == CALL or op == BUILTIN or op == CALL_RAW:  # noqa: SIM109 - no tuple built per goal
         return (op, g[1], tuple([copy_term(a, mapping) for a in g[2]]), g[3])
     if op == NOT:
         return (NOT, tuple([_copy_goal(x, mapping) for x in g[1]]), None, g[3])
@@ -343,16 +345,16 @@ def _copy_events(events: Any, mapping: dict[Var, Var]) -> Any:
     while events is not None:
         items.append(events[0])
         events = events[1]
-    out = None
+    out: Any = None
     for ev in reversed(items):
         if ev[0] in ("rule", "fact", "builtin", "not", "answer") and ev[1] is not None:
-            ev = (ev[0], _copy_goal(ev[1], mapping)) + ev[2:]
+            ev = (ev[0], _copy_goal(ev[1], mapping)) + ev[2:]  # noqa: RUF005 - faster than *
         out = (ev, out)
     return out
 
 
 class Table:
-    __slots__ = ("pred", "key", "args", "answers", "seen", "consumers", "complete", "proofs")
+    __slots__ = ("answers", "args", "complete", "consumers", "key", "pred", "proofs", "seen")
 
     def __init__(self, pred: Predicate, key: Any, args: tuple[Any, ...], proofs: bool) -> None:
         self.pred = pred
@@ -366,7 +368,7 @@ class Table:
 
 
 class _Consumer:
-    __slots__ = ("goal", "args", "cont", "events")
+    __slots__ = ("args", "cont", "events", "goal")
 
     def __init__(self, goal: Any, args: tuple[Any, ...], cont: Any, events: Any) -> None:
         self.goal = goal
@@ -419,7 +421,9 @@ class Query:
         self.next_check = min(_CHECK_EVERY, limits.max_steps + 1)
         self.started = clock()
         self.last_pause = self.started
-        self.deadline = None if limits.timeout_ms is None else self.started + limits.timeout_ms / 1000
+        self.deadline = (
+            None if limits.timeout_ms is None else self.started + limits.timeout_ms / 1000
+        )
         self.volatile = False  # a volatile built-in was used: do not cache the result
         self.used: set[str] = set()  # names of built-ins used that matter to callers
         self.events: Any = None
@@ -438,7 +442,7 @@ class Query:
 
     # -- drivers ----------------------------------------------------------------------------
 
-    def run(self) -> Iterator[Any]:
+    def run(self) -> Generator[Any, Any, None]:
         """The raw machine: yields SOLUTION, PAUSE or Await (send the awaited result back)."""
         return self._run(link(self.goals, 0, None), None)
 
@@ -463,7 +467,7 @@ class Query:
             return True
         return False
 
-    async def solve(self) -> AsyncIterator[None]:
+    async def solve(self) -> AsyncGenerator[None, None]:
         """Async driver: yields once per solution; awaits async built-ins and gives the
         event loop a turn every ``slice_ms``."""
         gen = self.run()
@@ -496,7 +500,7 @@ class Query:
         finally:
             await agen.aclose()
 
-    async def drive(self, gen: Iterator[Any]) -> Any:
+    async def drive(self, gen: Generator[Any, Any, Any]) -> Any:
         """Run a generator of machine requests (e.g. :meth:`why_not`) to its return value."""
         send: Any = None
         error: BaseException | None = None
@@ -528,7 +532,9 @@ class Query:
             return ("stop", None), None
         except TimeoutError:
             own = req.timeout is not None and timeout == req.timeout
-            limit = f"{req.timeout} s (the built-in's own)" if own else f"{self.limits.timeout_ms} ms"
+            limit = (
+                f"{req.timeout} s (the built-in's own)" if own else f"{self.limits.timeout_ms} ms"
+            )
             return None, LimitExceeded("timeout", limit, f"built-in '{req.name}'")
         except LimitExceeded as e:
             return None, e
@@ -561,7 +567,7 @@ class Query:
 
     # -- the machine --------------------------------------------------------------------------
 
-    def _run(self, cont: Any, events: Any) -> Iterator[Any]:  # noqa: C901 - one hot loop
+    def _run(self, cont: Any, events: Any) -> Generator[Any, Any, None]:  # one hot loop
         trail = self.trail
         cps: list[list[Any]] = []
         proofs = self.proofs
@@ -574,7 +580,7 @@ class Query:
                 node = cont
                 goal, depth, nxt = node
                 op = goal[0]
-                if op == CALL or op == CALL_RAW:
+                if op == CALL or op == CALL_RAW:  # noqa: SIM109 - hot loop: no tuple per goal
                     self.steps += 1
                     if self.steps >= self.next_check and self._checkpoint():
                         yield PAUSE
@@ -843,7 +849,7 @@ class Query:
 
     # -- tabling --------------------------------------------------------------------------------
 
-    def _table_for(self, node: Any, events: Any) -> Iterator[Any]:
+    def _table_for(self, node: Any, events: Any) -> Generator[Any, Any, Table | None]:
         """The complete table of a tabled call, evaluating it first if needed; None when the
         call became a consumer of an incomplete table of the running evaluation."""
         goal = node[0]
@@ -873,7 +879,9 @@ class Query:
         yield from self._evaluate(pred, key, args)
         return self.local_tables[key]
 
-    def _new_table(self, ev: _Evaluation, pred: Predicate, key: Any, args: tuple[Any, ...]) -> Table:
+    def _new_table(
+        self, ev: _Evaluation, pred: Predicate, key: Any, args: tuple[Any, ...]
+    ) -> Table:
         mapping: dict[Var, Var] = {}
         t = Table(pred, key, tuple([copy_term(a, mapping) for a in args]), self.proofs)
         ev.tables[key] = t
@@ -896,14 +904,16 @@ class Query:
             c = c[2]
         else:
             return None
-        cont = None
+        cont: Any = None
         for g, d in reversed(goals):
             cont = (g, d, cont)
         goal = _copy_goal(node[0], mapping)
         ev_copy = _copy_events(events, mapping) if self.proofs else None
         return _Consumer(goal, goal[2], cont, ev_copy)
 
-    def _evaluate(self, pred: Predicate, key: Any, args: tuple[Any, ...]) -> Iterator[Any]:
+    def _evaluate(
+        self, pred: Predicate, key: Any, args: tuple[Any, ...]
+    ) -> Generator[Any, Any, None]:
         ev = _Evaluation()
         outer = self.evaluation
         self.evaluation = ev
@@ -965,7 +975,9 @@ class Query:
         t.seen.add(k)
         if len(t.answers) >= self.limits.max_solutions:
             raise LimitExceeded(
-                "max_solutions", self.limits.max_solutions, f"answers of {t.pred.name}/{t.pred.arity}"
+                "max_solutions",
+                self.limits.max_solutions,
+                f"answers of {t.pred.name}/{t.pred.arity}",
             )
         if not atomic and not all(is_ground(a) for a in ans):
             mapping: dict[Var, Var] = {}
@@ -986,7 +998,9 @@ class Query:
         """The proof of the current solution (queries made with ``proofs=True``)."""
         return proof_from_events(self.events, self.program)
 
-    def _first(self, goals: list[Any]) -> Iterator[Any]:
+    def _first(
+        self, goals: list[Any]
+    ) -> Generator[Any, Any, Generator[Any, Any, None] | None]:
         """Sub-run to the first solution of a conjunction; returns the live generator or None.
         Requests of the sub-run (pauses, awaits) are passed up to the driver."""
         sub = self._run(link(goals, 0, None), None)
@@ -1000,7 +1014,9 @@ class Query:
                 return sub
             send = yield x
 
-    def why_not(self, goal: tuple[Any, ...], depth: int = 2) -> Iterator[Any]:
+    def why_not(
+        self, goal: tuple[Any, ...], depth: int = 2
+    ) -> Generator[Any, Any, list[WhyNot]]:
         """Generator (drive it like :meth:`run`) whose return value is the "why not" of a
         failing call: for each clause whose head matches, the first body goal that fails
         and the bindings at that point (from the first proof of the goals before it)."""
@@ -1073,7 +1089,7 @@ def _goal_text(goal: tuple[Any, ...]) -> str:
     from .terms import format_term
 
     op = goal[0]
-    if op == CALL or op == CALL_RAW:
+    if op in (CALL, CALL_RAW):
         return format_term(Struct(goal[1].name, tuple(resolve(a) for a in goal[2])))
     if op == BUILTIN:
         return format_term(Struct(goal[1].name, tuple(resolve(a) for a in goal[2])))

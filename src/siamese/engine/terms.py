@@ -49,7 +49,7 @@ UNBOUND: Any = _Unbound()
 class Var:
     """A logic variable. ``name`` is for display only; identity is the object."""
 
-    __slots__ = ("ref", "name")
+    __slots__ = ("name", "ref")
 
     def __init__(self, name: str = "_") -> None:
         self.ref: Any = UNBOUND
@@ -64,7 +64,7 @@ class Var:
 class Struct:
     """A compound term ``name(args...)``; also used for goals."""
 
-    __slots__ = ("name", "args", "_hash")
+    __slots__ = ("_hash", "args", "name")
 
     def __init__(self, name: str, args: tuple[Any, ...]) -> None:
         self.name = name
@@ -94,7 +94,7 @@ class Struct:
         return format_term(self)
 
 
-class JsonMap(dict):  # type: ignore[type-arg]
+class JsonMap(dict):
     """A JSON object as a term: a dict that can be hashed (it is never mutated)."""
 
     __slots__ = ()
@@ -187,14 +187,14 @@ def _unify(a: Term, b: Term, trail: list[Var]) -> bool:
     if ta is tuple:
         if tb is not tuple or len(a) != len(b):
             return False
-        for x, y in zip(a, b):
+        for x, y in zip(a, b):  # noqa: SIM110 - all(<genexpr>) adds a frame per nesting level
             if not _unify(x, y, trail):
                 return False
         return True
     if ta is Struct:
         if tb is not Struct or a.name != b.name or len(a.args) != len(b.args):
             return False
-        for x, y in zip(a.args, b.args):
+        for x, y in zip(a.args, b.args):  # noqa: SIM110 - as above: no genexpr in the unifier
             if not _unify(x, y, trail):
                 return False
         return True

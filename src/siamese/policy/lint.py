@@ -17,7 +17,7 @@ from ..engine.ast import BodyItem, Clause, Goal, Not, Or
 from ..engine.program import Predicate, Program
 from ..engine.terms import Struct, Var
 
-__all__ = ["Finding", "lint", "BUILTIN_ARITIES"]
+__all__ = ["BUILTIN_ARITIES", "Finding", "lint"]
 
 # built-ins whose arity is fixed (custom ones are not checked)
 BUILTIN_ARITIES: dict[str, tuple[int, ...]] = {
@@ -82,7 +82,7 @@ def _goals(items: Iterable[BodyItem], negated: bool = False) -> Iterator[tuple[G
 
 
 def _at(c: Clause, item: Any = None) -> tuple[str, int, int]:
-    if item is not None and getattr(item, "line", 0):
+    if item is not None and getattr(item, "line", None):
         return c.source, item.line, item.col
     return c.source, c.line, c.col
 
@@ -265,8 +265,8 @@ def _never_fire(program: Program) -> list[Finding]:
         if b is None:
             continue
         g, why = b
-        p = program.predicates.get((g.term.name, len(g.term.args)))
-        if p is None or not p.defined:
+        pred = program.predicates.get((g.term.name, len(g.term.args)))
+        if pred is None or not pred.defined:
             continue  # reported as undefined
         src, line, col = _at(c, g)
         from ..engine.terms import format_term

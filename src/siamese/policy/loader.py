@@ -103,7 +103,8 @@ def build_program(
         from .lint import lint
 
         errors.extend(
-            PolicySyntaxError(f.path, f.line, f.col, f.message) for f in lint(program, errors_only=True)
+            PolicySyntaxError(f.path, f.line, f.col, f.message)
+            for f in lint(program, errors_only=True)
         )
     if errors:
         raise errors[0] if len(errors) == 1 else PolicyErrors(errors)

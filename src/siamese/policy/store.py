@@ -73,7 +73,9 @@ class PolicyStore:
         if self.gate is not None:
             reason = self.gate(ps)
             if reason is not None:
-                raise EngineError(f"policy tests failed, not serving revision {ps.revision}: {reason}")
+                raise EngineError(
+                    f"policy tests failed, not serving revision {ps.revision}: {reason}"
+                )
         return ps
 
     def load_sync(self) -> ReloadResult:

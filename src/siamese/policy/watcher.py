@@ -77,7 +77,9 @@ class PolicyWatcher:
                     await self.store.reload()
                     if not os.path.isdir(self.store.root):
                         # a deleted directory's watch is gone: watch it again when it is back
-                        raise FileNotFoundError(f"{self.store.root}: the policy directory was removed")
+                        raise FileNotFoundError(
+                            f"{self.store.root}: the policy directory was removed"
+                        )
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # keep serving the last good set; retry every second
@@ -86,10 +88,8 @@ class PolicyWatcher:
                 self._ready.set()
                 catch_up = True
                 log.error("policy watcher: %s; retrying", e)
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=1.0)
-                except asyncio.TimeoutError:
-                    pass
             else:
                 break
         self.state = "stopped"
