@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.install.stamp
 .PHONY: run test bench lint install clean
 
 run: $(STAMP)
-	$(BIN)/siamese query 'allow(?who, ?action, ?what)' policies
+	$(BIN)/siamese serve policies
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

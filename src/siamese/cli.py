@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -189,6 +190,92 @@ def cmd_decide(args: argparse.Namespace) -> int:
     return 0 if outcome.allowed else 3 if args.exit_code else 0
 
 
+def _audit_path(arg: str | None) -> str:
+    return arg or os.environ.get("SIAMESE_AUDIT_LOG") or "audit/decisions.jsonl"
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from .audit.search import Filter, log_files, parse_time, read_events
+    from .decision.explain import Style, format_explanation
+
+    path = _audit_path(args.log)
+    if not log_files(path):
+        print(f"siamese: no decision log at {path}", file=sys.stderr)
+        return 2
+    style = Style(sys.stdout.isatty() and not args.no_color)
+    if args.show:
+        for e in read_events(path):
+            if e.get("decision_id") == args.show:
+                if args.json:
+                    print(json.dumps(e, indent=2))
+                    return 0
+                word = style.good("ALLOW") if e.get("decision") else style.bad("DENY")
+                print(f"{word} {e.get('subject')} {e.get('action')} {e.get('resource')}: "
+                      f"{e.get('reason')}")
+                print(f"  decision {e.get('decision_id')} at {e.get('time')}, revision "
+                      f"{e.get('revision')}{', from the cache' if e.get('cached') else ''}, "
+                      f"{e.get('latency_us')} µs")
+                print("  request: " + json.dumps(e.get("request"), sort_keys=True))
+                for line in format_explanation(e.get("explanation") or {}, style):
+                    print(line)
+                return 0
+        print(f"siamese: no decision {args.show} in {path}", file=sys.stderr)
+        return 1
+    decision = None if args.decision is None else args.decision == "allow"
+    flt = Filter(
+        subject=args.subject, action=args.action, resource=args.resource, decision=decision,
+        rule=args.rule, revision=args.revision,
+        since=parse_time(args.since) if args.since else None,
+        until=parse_time(args.until) if args.until else None,
+    )
+    shown = 0
+    for e in read_events(path):
+        if not flt(e):
+            continue
+        shown += 1
+        if args.json:
+            print(json.dumps(e, sort_keys=True))
+        else:
+            word = "allow" if e.get("decision") else "deny "
+            rules = ",".join(e.get("rule_ids") or []) or "-"
+            print(f"{e.get('time')}  {e.get('decision_id')}  {word}  {e.get('subject')} "
+                  f"{e.get('action')} {e.get('resource')}  [{rules}]  rev {e.get('revision')}")
+        if args.limit and shown >= args.limit:
+            break
+    if not args.json:
+        print(f"-- {shown} decision{'s' if shown != 1 else ''}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .audit.replay import replay
+    from .audit.search import Filter, parse_time, read_events
+    from .decision.authorizer import Authorizer
+    from .policy.loader import load_policy_set
+
+    policies = load_policy_set(args.policies)
+    flt = Filter(since=parse_time(args.since) if args.since else None)
+    events = (e for e in read_events(_audit_path(args.log)) if flt(e))
+    count, changes = asyncio.run(replay(events, policies, Authorizer(limits=_limits(args))))
+    for c in changes:
+        if args.json:
+            print(json.dumps(c.to_dict(), sort_keys=True))
+            continue
+        e = c.event
+        old = "allow" if c.old_decision else "deny"
+        new = "allow" if c.new.allowed else "deny"
+        print(f"{e.get('decision_id')}  {e.get('subject')} {e.get('action')} "
+              f"{e.get('resource')}: {old} -> {new}  (rule {c.rule}; {c.new.reason})")
+    summary = (f"{count} decisions replayed against revision {policies.revision}: "
+               f"{len(changes)} would change")
+    print(summary if not args.json else json.dumps({"replayed": count, "changed": len(changes),
+                                                     "revision": policies.revision}),
+          file=sys.stderr if args.json else sys.stdout)
+    return 1 if changes else 0
+
+
 def _drive(q: Query, goal: Any) -> list[Any]:
     gen = q.why_not(goal)
     try:
@@ -196,6 +283,80 @@ def _drive(q: Query, goal: Any) -> list[Any]:
             next(gen)
     except StopIteration as stop:
         return list(stop.value or [])
+
+
+# --- siamese serve --------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the PDP with uvicorn. Flags override SIAMESE_* variables: they are put into the
+    environment, which is also how worker processes (``--workers N``) receive them."""
+    import uvicorn
+
+    from .server.app import build_app, uvicorn_options
+    from .server.logs import configure_logging
+    from .settings import Settings
+
+    overrides = dict(args.siamese_env)
+    environ = {**os.environ, **overrides}
+    settings = Settings.from_environ(environ)
+    configure_logging(settings.log_level, settings.log_format)
+    options = uvicorn_options(settings)
+    if settings.workers > 1:
+        os.environ.update(overrides)
+        if not os.path.isdir(settings.policy_dir):
+            raise ValueError(f"SIAMESE_POLICY_DIR: {settings.policy_dir}: no such directory")
+        uvicorn.run("siamese.server.app:app_from_environ", factory=True,
+                    workers=settings.workers, **options)
+    else:
+        app = build_app(settings)
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again with
+        # the handler it found: with this one, a graceful stop exits 0 rather than by signal.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _exit_cleanly)
+        uvicorn.run(app, **options)
+    return 0
+
+
+def _exit_cleanly(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
+class _SetEnv(argparse.Action):
+    """Record a flag as the SIAMESE_* variable it overrides."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        env = dict(getattr(namespace, "siamese_env", None) or {})
+        if self.const is not None:  # --x / --no-x
+            value = "false" if option_string and option_string.startswith("--no-") else "true"
+        else:
+            value = values
+        if value is not None:
+            env[self.dest] = str(value)
+        namespace.siamese_env = env
+
+
+def _add_serve_parser(sub: Any) -> None:
+    from .settings import OPTIONS
+
+    s = sub.add_parser(
+        "serve",
+        help="run the policy decision point over HTTP (hot reload on)",
+        description="Run the PDP over HTTP. Every flag overrides the SIAMESE_* variable of the "
+                    "same name (--cache-ttl <-> SIAMESE_CACHE_TTL).",
+    )
+    s.set_defaults(func=cmd_serve, siamese_env={})
+    for opt in OPTIONS:
+        if opt.kind == "positional":
+            s.add_argument(opt.env, nargs="?", action=_SetEnv, default=None,
+                           metavar="POLICY_DIR", help=f"{opt.help} [{opt.env}]")
+        elif opt.kind == "bool":
+            s.add_argument(opt.flag, "--no-" + opt.flag[2:], nargs=0, action=_SetEnv, dest=opt.env,
+                           const=True, default=None, help=f"{opt.help} [{opt.env}]")
+        else:
+            s.add_argument(opt.flag, action=_SetEnv, dest=opt.env, default=None,
+                           metavar=opt.metavar or opt.attr.upper(), help=f"{opt.help} [{opt.env}]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -240,6 +401,33 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--exit-code", action="store_true", help="exit 3 when the decision is deny")
     _add_limit_flags(d)
     d.set_defaults(func=cmd_decide)
+
+    a = sub.add_parser("audit", help="search the decision log")
+    a.add_argument("log", nargs="?", help="the log (default: $SIAMESE_AUDIT_LOG or "
+                   "audit/decisions.jsonl); rotated files are read too")
+    a.add_argument("--subject")
+    a.add_argument("--action")
+    a.add_argument("--resource")
+    a.add_argument("--decision", choices=["allow", "deny"])
+    a.add_argument("--rule", help="a rule id that decided (or, for denials, did not match)")
+    a.add_argument("--revision", help="a policy revision (a prefix is enough)")
+    a.add_argument("--since", help="ISO 8601 time or an age such as 2h, 7d")
+    a.add_argument("--until", help="ISO 8601 time or an age")
+    a.add_argument("--limit", type=int, default=0)
+    a.add_argument("--show", metavar="ID", help="print one decision with its full explanation")
+    a.add_argument("--json", action="store_true", help="one JSON event per line")
+    a.add_argument("--no-color", action="store_true")
+    a.set_defaults(func=cmd_audit)
+
+    r = sub.add_parser("replay", help="re-decide logged requests under another policy set")
+    r.add_argument("log", help="the decision log")
+    r.add_argument("--policies", required=True, help="the policy directory to replay against")
+    r.add_argument("--since", help="only decisions since (ISO 8601 or an age)")
+    r.add_argument("--json", action="store_true", help="one JSON object per change")
+    _add_limit_flags(r)
+    r.set_defaults(func=cmd_replay)
+
+    _add_serve_parser(sub)
     return parser
 
 

@@ -23,7 +23,16 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 LOG_FORMATS = ("text", "json")
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 PUBLIC_KEY_ALGORITHMS = (
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
 )
 
 
@@ -121,59 +130,162 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("SIAMESE_POLICY_DIR", "policy_dir", _str, "policy directory (default: policies)",
-           kind="positional"),
+    Option(
+        "SIAMESE_POLICY_DIR",
+        "policy_dir",
+        _str,
+        "policy directory (default: policies)",
+        kind="positional",
+    ),
     Option("SIAMESE_HOST", "host", _str, "address to bind (default: 127.0.0.1)"),
-    Option("SIAMESE_PORT", "port", _int(0, 65535), "port to bind (default: 8000; 0 = any free port)"),
+    Option(
+        "SIAMESE_PORT", "port", _int(0, 65535), "port to bind (default: 8000; 0 = any free port)"
+    ),
     Option("SIAMESE_WORKERS", "workers", _int(1, 256), "worker processes (default: 1)"),
     Option("SIAMESE_LOG_LEVEL", "log_level", _choice(*LOG_LEVELS), "log level (default: info)"),
-    Option("SIAMESE_LOG_FORMAT", "log_format", _choice(*LOG_FORMATS),
-           "text, or json for one JSON object per line (default: text)"),
-    Option("SIAMESE_ACCESS_LOG", "access_log", _bool, "log every HTTP request (default: off)",
-           kind="bool"),
-    Option("SIAMESE_RELOAD", "reload", _bool, "hot-reload the policy directory (default: on)",
-           kind="bool"),
-    Option("SIAMESE_RELOAD_REQUIRE_TESTS", "reload_require_tests", _bool,
-           "swap in a new policy set only if its *.test.yaml tests pass (default: off)", kind="bool"),
-    Option("SIAMESE_MAX_DEPTH", "max_depth", _int(1), f"recursion depth limit (default: {_LIMITS.max_depth})"),
-    Option("SIAMESE_MAX_SOLUTIONS", "max_solutions", _int(1),
-           f"solutions limit per query (default: {_LIMITS.max_solutions})"),
-    Option("SIAMESE_MAX_STEPS", "max_steps", _int(1),
-           f"inference-step budget per query (default: {_LIMITS.max_steps})"),
-    Option("SIAMESE_TIMEOUT_MS", "timeout_ms", _float(0.001),
-           f"wall-clock limit per query in ms (default: {_LIMITS.timeout_ms:g})"),
-    Option("SIAMESE_CACHE_TTL", "cache_ttl", _float(0),
-           "decision cache TTL in seconds, 0 = no cache (default: 60)"),
-    Option("SIAMESE_CACHE_SIZE", "cache_size", _int(0),
-           "decision cache entries, 0 = no cache (default: 10000)"),
-    Option("SIAMESE_AUTH", "auth", _choice(*AUTH_MODES),
-           "caller authentication: none, api-key or jwt (default: none, on a loopback host only)"),
-    Option("SIAMESE_API_KEYS", "api_keys", _list, "comma-separated API keys (for --auth api-key)",
-           metavar="KEY,..."),
+    Option(
+        "SIAMESE_LOG_FORMAT",
+        "log_format",
+        _choice(*LOG_FORMATS),
+        "text, or json for one JSON object per line (default: text)",
+    ),
+    Option(
+        "SIAMESE_ACCESS_LOG",
+        "access_log",
+        _bool,
+        "log every HTTP request (default: off)",
+        kind="bool",
+    ),
+    Option(
+        "SIAMESE_RELOAD",
+        "reload",
+        _bool,
+        "hot-reload the policy directory (default: on)",
+        kind="bool",
+    ),
+    Option(
+        "SIAMESE_RELOAD_REQUIRE_TESTS",
+        "reload_require_tests",
+        _bool,
+        "swap in a new policy set only if its *.test.yaml tests pass (default: off)",
+        kind="bool",
+    ),
+    Option(
+        "SIAMESE_MAX_DEPTH",
+        "max_depth",
+        _int(1),
+        f"recursion depth limit (default: {_LIMITS.max_depth})",
+    ),
+    Option(
+        "SIAMESE_MAX_SOLUTIONS",
+        "max_solutions",
+        _int(1),
+        f"solutions limit per query (default: {_LIMITS.max_solutions})",
+    ),
+    Option(
+        "SIAMESE_MAX_STEPS",
+        "max_steps",
+        _int(1),
+        f"inference-step budget per query (default: {_LIMITS.max_steps})",
+    ),
+    Option(
+        "SIAMESE_TIMEOUT_MS",
+        "timeout_ms",
+        _float(0.001),
+        f"wall-clock limit per query in ms (default: {_LIMITS.timeout_ms:g})",
+    ),
+    Option(
+        "SIAMESE_CACHE_TTL",
+        "cache_ttl",
+        _float(0),
+        "decision cache TTL in seconds, 0 = no cache (default: 60)",
+    ),
+    Option(
+        "SIAMESE_CACHE_SIZE",
+        "cache_size",
+        _int(0),
+        "decision cache entries, 0 = no cache (default: 10000)",
+    ),
+    Option(
+        "SIAMESE_AUTH",
+        "auth",
+        _choice(*AUTH_MODES),
+        "caller authentication: none, api-key or jwt (default: none, on a loopback host only)",
+    ),
+    Option(
+        "SIAMESE_API_KEYS",
+        "api_keys",
+        _list,
+        "comma-separated API keys (for --auth api-key)",
+        metavar="KEY,...",
+    ),
     Option("SIAMESE_JWT_SECRET", "jwt_secret", _str, "HMAC secret for HS256/384/512 tokens"),
-    Option("SIAMESE_JWT_PUBLIC_KEY", "jwt_public_key", _str,
-           "PEM public key (the PEM text or a file path) for RS/PS/ES/EdDSA tokens"),
+    Option(
+        "SIAMESE_JWT_PUBLIC_KEY",
+        "jwt_public_key",
+        _str,
+        "PEM public key (the PEM text or a file path) for RS/PS/ES/EdDSA tokens",
+    ),
     Option("SIAMESE_JWKS_FILE", "jwks_file", _str, "a JWKS file of public keys, chosen by 'kid'"),
-    Option("SIAMESE_JWT_ALGORITHMS", "jwt_algorithms", _algorithms,
-           "accepted token algorithms, comma-separated (default: from the configured keys)",
-           metavar="ALG,..."),
+    Option(
+        "SIAMESE_JWT_ALGORITHMS",
+        "jwt_algorithms",
+        _algorithms,
+        "accepted token algorithms, comma-separated (default: from the configured keys)",
+        metavar="ALG,...",
+    ),
     Option("SIAMESE_JWT_ISSUER", "jwt_issuer", _str, "required 'iss' of tokens"),
-    Option("SIAMESE_JWT_AUDIENCE", "jwt_audience", _list,
-           "required 'aud' of tokens (comma-separated: any of them)", metavar="AUD,..."),
-    Option("SIAMESE_AUDIT_LOG", "audit_log", _str,
-           "decision log file (default: audit/decisions.jsonl)"),
-    Option("SIAMESE_AUDIT_REQUIRED", "audit_required", _bool,
-           "refuse to answer when the decision cannot be logged (default: off)", kind="bool"),
-    Option("SIAMESE_MAX_BODY_BYTES", "max_body_bytes", _int(1),
-           "largest request body accepted (default: 1048576)"),
-    Option("SIAMESE_MAX_JSON_DEPTH", "max_json_depth", _int(1, 1000),
-           "deepest JSON nesting accepted (default: 64)"),
-    Option("SIAMESE_RATE_LIMIT", "rate_limit", _float(0),
-           "requests per second per client, 0 = off (default: 0)"),
-    Option("SIAMESE_RATE_BURST", "rate_burst", _int(1),
-           "requests a client may send at once (default: the rate limit, at least 1)"),
-    Option("SIAMESE_HTTP_ALLOW", "http_allow", _list,
-           "comma-separated hosts that policy built-ins may reach (default: none)", metavar="HOST,..."),
+    Option(
+        "SIAMESE_JWT_AUDIENCE",
+        "jwt_audience",
+        _list,
+        "required 'aud' of tokens (comma-separated: any of them)",
+        metavar="AUD,...",
+    ),
+    Option(
+        "SIAMESE_AUDIT_LOG",
+        "audit_log",
+        _str,
+        "decision log file, or off (default: audit/decisions.jsonl)",
+    ),
+    Option(
+        "SIAMESE_AUDIT_REQUIRED",
+        "audit_required",
+        _bool,
+        "refuse to answer when the decision cannot be logged (default: off)",
+        kind="bool",
+    ),
+    Option(
+        "SIAMESE_MAX_BODY_BYTES",
+        "max_body_bytes",
+        _int(1),
+        "largest request body accepted (default: 1048576)",
+    ),
+    Option(
+        "SIAMESE_MAX_JSON_DEPTH",
+        "max_json_depth",
+        _int(1, 1000),
+        "deepest JSON nesting accepted (default: 64)",
+    ),
+    Option(
+        "SIAMESE_RATE_LIMIT",
+        "rate_limit",
+        _float(0),
+        "requests per second per client, 0 = off (default: 0)",
+    ),
+    Option(
+        "SIAMESE_RATE_BURST",
+        "rate_burst",
+        _int(1),
+        "requests a client may send at once (default: the rate limit, at least 1)",
+    ),
+    Option(
+        "SIAMESE_HTTP_ALLOW",
+        "http_allow",
+        _list,
+        "comma-separated URL prefixes that external-data built-ins may fetch (default: none)",
+        metavar="URL,...",
+    ),
 )
 
 
@@ -270,7 +382,8 @@ class Settings:
                 )
             if alg in PUBLIC_KEY_ALGORITHMS and not has_public:
                 out.append(
-                    f"SIAMESE_JWT_ALGORITHMS: {alg} needs SIAMESE_JWT_PUBLIC_KEY or SIAMESE_JWKS_FILE"
+                    f"SIAMESE_JWT_ALGORITHMS: {alg} needs SIAMESE_JWT_PUBLIC_KEY or "
+                    "SIAMESE_JWKS_FILE"
                 )
         return out
 
@@ -281,6 +394,10 @@ class Settings:
     @property
     def jwt_configured(self) -> bool:
         return bool(self.jwt_secret or self.jwt_public_key or self.jwks_file)
+
+    @property
+    def audit_enabled(self) -> bool:
+        return self.audit_log.strip().lower() not in ("off", "none", "false", "0")
 
     @property
     def cache_enabled(self) -> bool:

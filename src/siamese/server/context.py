@@ -1,0 +1,116 @@
+"""What every route shares: the wired objects, and the steps of a decision request
+(admit the caller, read the body, record the answered decision)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..decision.models import Decision, Outcome
+from ..decision.service import DecisionService
+from ..policy.store import PolicyStore
+from ..policy.watcher import PolicyWatcher
+from ..settings import Settings
+from .asgi import Call, Endpoint, ErrorBody, Handler, authzen_error
+from .auth import CallerAuth, TokenVerifier
+from .limits import RateLimiter, parse_json
+from .metrics import Metrics
+from .responses import ApiError
+
+__all__ = ["AuditFn", "Context", "Service", "no_audit", "unaudited"]
+
+# Called with every answered decision. It may return an awaitable that resolves to whether
+# the decision was recorded; a decision that was not is answered as a deny.
+AuditFn = Callable[[Decision], "Awaitable[bool] | None"]
+
+UNAUDITED = "denied: the decision could not be written to the audit log"
+
+
+def no_audit(decision: Decision) -> None:
+    """The default audit callable: the decision log is optional."""
+
+
+def unaudited(decision: Decision) -> Decision:
+    """The deny that replaces a decision its audit callable could not record."""
+    outcome = Outcome(
+        False,
+        decision.outcome.revision,
+        UNAUDITED,
+        {"kind": "error", "error": "audit log unavailable"},
+        errors=("audit log unavailable",),
+        cacheable=False,
+    )
+    return Decision(
+        outcome, decision.decision_id, decision.request, decision.cached, decision.latency_us
+    )
+
+
+class Service(Protocol):
+    """Background work with a lifecycle (started and stopped by the app's lifespan) and a
+    state for ``/health`` (``ok`` or ``running`` when all is well)."""
+
+    @property
+    def state(self) -> str: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Context:
+    settings: Settings
+    store: PolicyStore
+    service: DecisionService
+    audit: AuditFn
+    watcher: PolicyWatcher | None
+    metrics: Metrics
+    callers: CallerAuth
+    verifier: TokenVerifier | None
+    limiter: RateLimiter | None
+    services: Mapping[str, Service] = field(default_factory=dict)
+
+    def endpoint(
+        self, name: str, handler: Handler, error_body: ErrorBody = authzen_error
+    ) -> Endpoint:
+        return Endpoint(name, handler, self.metrics.refused, error_body)
+
+    def admit(self, call: Call) -> None:
+        """Authenticate the caller (401) and take a token from its rate limit (429)."""
+        if self.callers.mode == "none":
+            if self.limiter is not None:
+                self.limit("ip:" + (call.client_host or "unknown"))
+            return
+        caller = self.callers.authenticate(
+            authorization=call.header(b"authorization"),
+            api_key=call.header(b"x-api-key"),
+            client_host=call.client_host,
+        )
+        self.limit(caller.id)
+
+    def limit(self, client_id: str) -> None:
+        if self.limiter is not None:
+            wait = self.limiter.check(client_id)
+            if wait is not None:
+                raise ApiError(
+                    429,
+                    f"rate limit exceeded ({self.limiter.rate:g} requests per second): retry later",
+                    {"Retry-After": self.limiter.retry_after(wait)},
+                )
+
+    async def read(self, call: Call) -> Any:
+        """The request's JSON body (413 when too large, 400 when malformed or too deep)."""
+        settings = self.settings
+        return parse_json(await call.body(settings.max_body_bytes), settings.max_json_depth)
+
+    async def answered(self, decision: Decision, endpoint: str) -> Decision:
+        """Every decision goes to the audit callable before it is answered, then to the
+        metrics. The decision to answer with is returned: a deny instead when the audit
+        callable says it could not record it. One that raises stops the answer (the caller
+        gets an error, never an allow)."""
+        pending = self.audit(decision)
+        if pending is not None and not await pending:
+            decision = unaudited(decision)
+        self.metrics.decided(endpoint, decision.outcome.allowed, decision.latency_us)
+        return decision

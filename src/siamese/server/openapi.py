@@ -1,0 +1,555 @@
+"""The OpenAPI 3.1 description of every endpoint (``GET /openapi.json``), written by hand."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+from .. import __version__
+
+__all__ = ["openapi_document"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(
+    schema: dict[str, Any], description: str, headers: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+    }
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+def _body(name: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+_REQUEST_ID = {
+    "name": "X-Request-ID",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Echoed in the response's X-Request-ID header.",
+}
+_ECHO = {
+    "X-Request-ID": {
+        "description": "The request's X-Request-ID, when it had one",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Malformed JSON, a missing field, a wrong type, or nesting that is too deep",
+        401: "The caller is not authenticated",
+        413: "The body is larger than SIAMESE_MAX_BODY_BYTES",
+        422: "The search hit an evaluation limit",
+        429: "The caller's rate limit is exhausted (see Retry-After)",
+        500: "Internal error (never an allow)",
+        503: "No policy set is loaded yet, or the policy failed to evaluate",
+    }
+    return {str(c): _json(_ref("Error"), text[c], _ECHO) for c in codes}
+
+
+_DECISION_ERRORS = (400, 401, 413, 429, 500, 503)
+
+_ENTITY_PROPS = {"type": "object", "additionalProperties": True}
+
+_SCHEMAS: dict[str, Any] = {
+    "Subject": {
+        "type": "object",
+        "required": ["type", "id"],
+        "properties": {
+            "type": {"type": "string"},
+            "id": {"type": "string", "minLength": 1},
+            "properties": _ENTITY_PROPS,
+        },
+    },
+    "Resource": {
+        "type": "object",
+        "required": ["type", "id"],
+        "properties": {
+            "type": {"type": "string"},
+            "id": {"type": "string", "minLength": 1},
+            "properties": _ENTITY_PROPS,
+        },
+    },
+    "Action": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {"name": {"type": "string", "minLength": 1}, "properties": _ENTITY_PROPS},
+    },
+    "Context": {"type": "object", "additionalProperties": True},
+    "EvaluationRequest": {
+        "type": "object",
+        "required": ["subject", "action", "resource"],
+        "properties": {
+            "subject": _ref("Subject"),
+            "action": _ref("Action"),
+            "resource": _ref("Resource"),
+            "context": _ref("Context"),
+        },
+    },
+    "DecisionContext": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "description": "The decision id"},
+            "decision_id": {"type": "string"},
+            "revision": {"type": "string", "description": "The policy revision that decided"},
+            "reason_user": {"type": "string", "description": "A short reason"},
+            "reason_admin": {
+                "type": "object",
+                "description": "The explanation: the proof of the "
+                "allow or deny, or why no allow rule applied",
+                "additionalProperties": True,
+            },
+            "error": _ref("ErrorDetail"),
+        },
+    },
+    "EvaluationResponse": {
+        "type": "object",
+        "required": ["decision"],
+        "properties": {"decision": {"type": "boolean"}, "context": _ref("DecisionContext")},
+    },
+    "EvaluationItem": {
+        "type": "object",
+        "properties": {
+            "subject": _ref("Subject"),
+            "action": _ref("Action"),
+            "resource": _ref("Resource"),
+            "context": _ref("Context"),
+        },
+    },
+    "EvaluationsRequest": {
+        "type": "object",
+        "description": "Top-level subject, action, resource and context are defaults that each "
+        "item "
+        "overrides. Without 'evaluations' (or with an empty array) it is a single "
+        "evaluation and the answer is an EvaluationResponse.",
+        "properties": {
+            "subject": _ref("Subject"),
+            "action": _ref("Action"),
+            "resource": _ref("Resource"),
+            "context": _ref("Context"),
+            "evaluations": {"type": "array", "maxItems": 1000, "items": _ref("EvaluationItem")},
+            "options": {
+                "type": "object",
+                "additionalProperties": True,
+                "properties": {
+                    "evaluations_semantic": {
+                        "type": "string",
+                        "enum": ["execute_all", "deny_on_first_deny", "permit_on_first_permit"],
+                    }
+                },
+            },
+        },
+    },
+    "EvaluationsResponse": {
+        "type": "object",
+        "properties": {
+            "evaluations": {"type": "array", "items": _ref("EvaluationResponse")},
+            "decision": {"type": "boolean"},
+            "context": _ref("DecisionContext"),
+        },
+    },
+    "PageRequest": {
+        "type": "object",
+        "properties": {
+            "token": {"type": "string"},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+        },
+    },
+    "PageResponse": {
+        "type": "object",
+        "required": ["next_token"],
+        "properties": {
+            "next_token": {"type": "string", "description": "Empty on the last page"},
+            "count": {"type": "integer", "minimum": 0},
+        },
+    },
+    "SearchEntity": {
+        "type": "object",
+        "required": ["type"],
+        "properties": {
+            "type": {"type": "string"},
+            "id": {"type": "string"},
+            "properties": _ENTITY_PROPS,
+        },
+    },
+    "SubjectSearchRequest": {
+        "type": "object",
+        "required": ["subject", "action", "resource"],
+        "properties": {
+            "subject": _ref("SearchEntity"),
+            "action": _ref("Action"),
+            "resource": _ref("Resource"),
+            "context": _ref("Context"),
+            "page": _ref("PageRequest"),
+        },
+    },
+    "ResourceSearchRequest": {
+        "type": "object",
+        "required": ["subject", "action", "resource"],
+        "properties": {
+            "subject": _ref("Subject"),
+            "action": _ref("Action"),
+            "resource": _ref("SearchEntity"),
+            "context": _ref("Context"),
+            "page": _ref("PageRequest"),
+        },
+    },
+    "ActionSearchRequest": {
+        "type": "object",
+        "required": ["subject", "resource"],
+        "properties": {
+            "subject": _ref("Subject"),
+            "resource": _ref("Resource"),
+            "context": _ref("Context"),
+            "page": _ref("PageRequest"),
+        },
+    },
+    "SearchResponse": {
+        "type": "object",
+        "required": ["results"],
+        "properties": {
+            "page": _ref("PageResponse"),
+            "results": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+        },
+    },
+    "ErrorDetail": {
+        "type": "object",
+        "required": ["status", "message"],
+        "properties": {"status": {"type": "integer"}, "message": {"type": "string"}},
+    },
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": _ref("ErrorDetail")},
+    },
+    "ForwardAuthAnswer": {
+        "type": "object",
+        "required": ["decision"],
+        "properties": {
+            "decision": {"type": "boolean"},
+            "reason": {"type": "string"},
+            "decision_id": {"type": "string"},
+        },
+    },
+    "OpaRequest": {
+        "type": "object",
+        "required": ["input"],
+        "properties": {
+            "input": {
+                "type": "object",
+                "additionalProperties": True,
+                "description": "An AuthZEN request (subject, action, resource, context), "
+                "or Kong's OPA "
+                'plugin input ({"request": {"http": {...}}})',
+            }
+        },
+    },
+    "OpaResponse": {
+        "type": "object",
+        "required": ["result"],
+        "properties": {"result": {"type": "boolean"}, "decision_id": {"type": "string"}},
+    },
+    "OpaError": {
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+    },
+    "AuthzenConfiguration": {
+        "type": "object",
+        "required": ["policy_decision_point", "access_evaluation_endpoint"],
+        "properties": {
+            k: {"type": "string", "format": "uri"}
+            for k in (
+                "policy_decision_point",
+                "access_evaluation_endpoint",
+                "access_evaluations_endpoint",
+                "search_subject_endpoint",
+                "search_resource_endpoint",
+                "search_action_endpoint",
+            )
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded"]},
+            "problems": {"type": "array", "items": {"type": "string"}},
+            "policy": {"type": "object", "additionalProperties": True},
+            "watcher": {"type": "object", "additionalProperties": True},
+        },
+    },
+    "Ready": {
+        "type": "object",
+        "required": ["ready"],
+        "properties": {
+            "ready": {"type": "boolean"},
+            "revision": {"type": "string"},
+            "reason": {"type": "string"},
+            "last_error": {"type": ["string", "null"]},
+        },
+    },
+    "Policies": {
+        "type": "object",
+        "properties": {
+            "root": {"type": "string"},
+            "revision": {"type": ["string", "null"]},
+            "files": {"type": "array", "items": {"type": "string"}},
+            "tests": {"type": "array", "items": {"type": "string"}},
+            "loaded_at": {"type": ["number", "null"]},
+            "last_error": {"type": ["string", "null"]},
+            "last_error_at": {"type": ["number", "null"]},
+            "reloads": {"type": "integer"},
+            "failures": {"type": "integer"},
+            "attempts": {"type": "integer"},
+            "watcher": {"type": "string"},
+        },
+    },
+}
+
+_SECURED: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}, {}]
+
+
+def _post(op_id: str, summary: str, request: str, response: str, tag: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "operationId": op_id,
+            "summary": summary,
+            "tags": [tag],
+            "security": _SECURED,
+            "parameters": [_REQUEST_ID],
+            "requestBody": _body(request),
+            "responses": {
+                "200": _json(_ref(response), "The decision", _ECHO),
+                **_errors(*_DECISION_ERRORS),
+            },
+        }
+    }
+
+
+def _forward_auth_operation(method: str, suffix: str) -> dict[str, Any]:
+    params: list[dict[str, Any]] = [
+        {
+            "name": n,
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": d,
+        }
+        for n, d in (
+            ("Authorization", "Bearer JWT of the end user: its 'sub' is the subject"),
+            ("X-Original-Method", "nginx: the client's method"),
+            ("X-Original-URI", "nginx: the client's raw URI"),
+            ("X-Forwarded-Method", "Traefik: the client's method"),
+            ("X-Forwarded-Uri", "Traefik: the client's raw URI"),
+            ("X-Forwarded-Host", "Traefik: the client's host"),
+        )
+    ]
+    if suffix:
+        params.append(
+            {
+                "name": "path",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "Envoy (path_prefix): the client's path",
+            }
+        )
+    allow_headers = {
+        "X-Siamese-Decision-Id": {"schema": {"type": "string"}, "description": "The decision id"},
+        "X-Siamese-Subject": {
+            "schema": {"type": "string"},
+            "description": "The subject decided for",
+        },
+    }
+    return {
+        "operationId": f"forward_auth{suffix}_{method}",
+        "summary": "Gateway callout: 200 allows, 403 denies, 401 refuses the token",
+        "tags": ["gateway"],
+        "parameters": params,
+        "responses": {
+            "200": _json(
+                _ref("ForwardAuthAnswer"),
+                "Allowed; plus every response_header(Name, Value) the policy proves",
+                allow_headers,
+            ),
+            "400": _json(
+                _ref("ForwardAuthAnswer"), "The original URI or method cannot be normalised"
+            ),
+            "401": _json(
+                _ref("ForwardAuthAnswer"),
+                "A bad, expired or unverifiable bearer token",
+                {"WWW-Authenticate": {"schema": {"type": "string"}}},
+            ),
+            "403": _json(_ref("ForwardAuthAnswer"), "Denied"),
+        },
+    }
+
+
+@functools.cache
+def _document() -> dict[str, Any]:
+    methods = ("get", "post", "put", "patch", "delete", "head", "options")
+    paths: dict[str, Any] = {
+        "/access/v1/evaluation": _post(
+            "evaluation",
+            "AuthZEN access evaluation",
+            "EvaluationRequest",
+            "EvaluationResponse",
+            "authzen",
+        ),
+        "/access/v1/evaluations": _post(
+            "evaluations",
+            "AuthZEN access evaluations (batch)",
+            "EvaluationsRequest",
+            "EvaluationsResponse",
+            "authzen",
+        ),
+        "/access/v1/search/subject": _post(
+            "search_subject",
+            "AuthZEN subject search",
+            "SubjectSearchRequest",
+            "SearchResponse",
+            "authzen",
+        ),
+        "/access/v1/search/resource": _post(
+            "search_resource",
+            "AuthZEN resource search",
+            "ResourceSearchRequest",
+            "SearchResponse",
+            "authzen",
+        ),
+        "/access/v1/search/action": _post(
+            "search_action",
+            "AuthZEN action search",
+            "ActionSearchRequest",
+            "SearchResponse",
+            "authzen",
+        ),
+        "/.well-known/authzen-configuration": {
+            "get": {
+                "operationId": "authzen_configuration",
+                "summary": "AuthZEN PDP metadata",
+                "tags": ["authzen"],
+                "responses": {
+                    "200": _json(_ref("AuthzenConfiguration"), "The endpoints of this PDP")
+                },
+            }
+        },
+        "/v1/forward-auth": {m: _forward_auth_operation(m, "") for m in methods},
+        "/v1/forward-auth/{path}": {m: _forward_auth_operation(m, "_path") for m in methods},
+        "/v1/data/{path}": {
+            "post": {
+                "operationId": "opa_data",
+                "summary": "OPA-compatible decision",
+                "tags": ["opa"],
+                "security": _SECURED,
+                "parameters": [
+                    {
+                        "name": "path",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                        "description": "Any OPA document path: every path gives the decision",
+                    }
+                ],
+                "requestBody": _body("OpaRequest"),
+                "responses": {
+                    "200": _json(_ref("OpaResponse"), "The decision"),
+                    **{
+                        str(c): _json(_ref("OpaError"), "Refused")
+                        for c in (400, 401, 413, 429, 500, 503)
+                    },
+                },
+            }
+        },
+        "/v1/policies": {
+            "get": {
+                "operationId": "policies",
+                "summary": "The serving policy set and the last reload error",
+                "tags": ["admin"],
+                "security": _SECURED,
+                "responses": {
+                    "200": _json(_ref("Policies"), "The policy store"),
+                    **_errors(401, 429),
+                },
+            }
+        },
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "summary": "Liveness, with degraded states reported",
+                "tags": ["admin"],
+                "responses": {"200": _json(_ref("Health"), "Alive")},
+            }
+        },
+        "/ready": {
+            "get": {
+                "operationId": "ready",
+                "summary": "Readiness: a policy set is loaded",
+                "tags": ["admin"],
+                "responses": {
+                    "200": _json(_ref("Ready"), "Ready"),
+                    "503": _json(_ref("Ready"), "Not ready"),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics",
+                "tags": ["admin"],
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "tags": ["admin"],
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")},
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Siamese policy decision point",
+            "version": __version__,
+            "description": "AuthZEN Authorization API 1.0, gateway forward-auth and an "
+            "OPA-compatible "
+            "data API over a backward-chaining policy engine.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key or a JWT, per SIAMESE_AUTH",
+                },
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    return copy.deepcopy(_document())

@@ -1,0 +1,137 @@
+"""Pathological policies and requests: each ends in bounded time with a deny naming the
+cause, or a 4xx naming the problem, and the server keeps answering other requests
+meanwhile (the cheap requests sent alongside finish first)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from siamese.decision.authorizer import Authorizer
+from siamese.decision.cache import DecisionCache
+from siamese.decision.service import DecisionService
+from siamese.engine.solver import Limits
+from siamese.policy.store import PolicyStore
+from siamese.server.app import create_app
+from siamese.settings import Settings
+
+POLICY = "\n".join(f"d({i})." for i in range(40)) + """
+allow(?u, cheap, ?r).
+@id("exponential")
+allow(?u, explode, ?r) :- d(?a), d(?b), d(?c), d(?d), d(?e), ?a > 1000.
+nat(0).
+nat(?n) :- nat(?m), ?n is ?m + 1.
+@id("infinite")
+allow(?u, count, ?r) :- nat(?x), ?x < 0.
+@id("backtracking-regex")
+allow(?u, match, ?r) :- input("context.s", ?s), regex("(a|aa)+$", ?s).
+@id("huge-list")
+allow(?u, scan, ?r) :- input("context.items", ?items), needle in ?items.
+"""
+
+
+def body(action: str, **context: Any) -> dict[str, Any]:
+    return {"subject": {"type": "user", "id": "u"}, "action": {"name": action},
+            "resource": {"type": "doc", "id": "r"}, "context": context}
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    root = tmp_path / "policies"
+    root.mkdir()
+    (root / "p.rules").write_text(POLICY)
+    store = PolicyStore(root)
+    assert store.load_sync().ok
+    limits = Limits(max_steps=200_000, max_solutions=20_000, timeout_ms=1000)
+    service = DecisionService(store.get, Authorizer(limits=limits), DecisionCache(100, 60))
+    app = create_app(Settings(policy_dir=str(root), max_body_bytes=1 << 20), store, service,
+                     lambda d: None)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://t", timeout=30) as c:
+        yield c
+
+
+async def alongside(client: httpx.AsyncClient, slow: Any,
+                    strict: bool = True) -> tuple[httpx.Response, float]:
+    """Run the slow request with cheap ones beside it; they must all succeed, and when
+    ``strict`` all finish while the slow one is still running (a request refused at once, or
+    a regex stopped by its 0.1 s match timeout, may well finish first: that is no hang).
+    Returns the slow response and its duration."""
+    done: list[str] = []
+
+    async def slow_one() -> httpx.Response:
+        r = await slow
+        done.append("slow")
+        return r
+
+    async def cheap() -> None:
+        for _ in range(5):
+            r = await client.post("/access/v1/evaluation", json=body("cheap"))
+            assert r.status_code == 200 and r.json()["decision"] is True
+            await asyncio.sleep(0)
+        done.append("cheap")
+
+    started = time.monotonic()
+    task = asyncio.ensure_future(slow_one())
+    await asyncio.sleep(0)
+    await asyncio.gather(cheap(), cheap())
+    response = await task
+    elapsed = time.monotonic() - started
+    if strict:
+        assert done[:2] == ["cheap", "cheap"], done
+    return response, elapsed
+
+
+@pytest.mark.parametrize(
+    ("action", "context", "limit", "strict"),
+    [
+        ("explode", {}, "max_steps", True),
+        ("count", {}, "max_solutions", True),
+        ("match", {"s": "a" * 64 + "b"}, "timeout", False),
+    ],
+)
+async def test_a_runaway_policy_denies_in_bounded_time_naming_the_limit(
+    client: httpx.AsyncClient, action: str, context: dict[str, Any], limit: str, strict: bool
+) -> None:
+    slow = client.post("/access/v1/evaluation", json=body(action, **context))
+    r, elapsed = await alongside(client, slow, strict)
+    assert r.status_code == 200
+    data = r.json()
+    assert data["decision"] is False
+    assert limit in data["context"]["reason_user"]
+    assert elapsed < 10
+
+
+async def test_a_huge_list_is_scanned_within_the_limits(client: httpx.AsyncClient) -> None:
+    items = [f"item{i}" for i in range(50_000)]  # about 600 KB: under the body limit
+    r = await client.post("/access/v1/evaluation", json=body("scan", items=items))
+    assert r.status_code == 200 and r.json()["decision"] is False
+    r = await client.post("/access/v1/evaluation", json=body("scan", items=[*items, "needle"]))
+    assert r.status_code == 200 and r.json()["decision"] is True
+
+
+async def test_a_10_mb_body_is_413(client: httpx.AsyncClient) -> None:
+    big = json.dumps(body("cheap", pad="x" * (10 * 2**20))).encode()
+    r, _ = await alongside(client, client.post("/access/v1/evaluation", content=big,
+                                               headers={"Content-Type": "application/json"}),
+                           strict=False)
+    assert r.status_code == 413
+    assert "body" in r.json()["error"]["message"].lower() or "large" in r.text.lower()
+
+
+async def test_10000_deep_json_is_400(client: httpx.AsyncClient) -> None:
+    deep = '{"subject": {"type": "user", "id": "u"}, "action": {"name": "cheap"}, ' \
+           '"resource": {"type": "doc", "id": "r"}, "context": {"x": ' + "[" * 10_000 + \
+           "]" * 10_000 + "}}"
+    r, _ = await alongside(client, client.post("/access/v1/evaluation", content=deep.encode(),
+                                               headers={"Content-Type": "application/json"}),
+                           strict=False)
+    assert r.status_code == 400
+    assert "deep" in r.text.lower() or "nest" in r.text.lower()
