@@ -8,9 +8,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from ..decision.models import Decision
 
-__all__ = ["DEFAULT_REDACT", "Redactor", "decision_event", "iso_time"]
+__all__ = ["DEFAULT_REDACT", "Redactor", "decision_event", "event_line", "iso_time"]
 
 REDACTED = "[REDACTED]"
 # property and header names whose values are secrets, wherever they appear in a request
@@ -69,3 +71,14 @@ def decision_event(decision: Decision, *, now: float | None = None,
     if o.errors:
         event["errors"] = list(o.errors)
     return event
+
+
+def event_line(decision: Decision, *, now: float, redact: Redactor) -> bytes:
+    """The event as one JSON line. The explanation is serialised once per outcome: the
+    cache answers many decisions with one outcome, and its explanation is the bulk."""
+    event = decision_event(decision, now=now, redact=redact)
+    cache = decision.outcome.explanation_json
+    if not cache:
+        cache.append(orjson.dumps(decision.outcome.explanation))
+    event["explanation"] = orjson.Fragment(cache[0])
+    return orjson.dumps(event) + b"\n"

@@ -17,10 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-import orjson
-
 from ..decision.models import Decision
-from .event import Redactor, decision_event
+from .event import Redactor, event_line
 
 log = logging.getLogger("siamese.audit")
 
@@ -89,7 +87,7 @@ class AuditLog:
     def __call__(self, decision: Decision) -> asyncio.Future[bool] | None:
         """Queue the decision's event. Returns None, or with ``required`` a future that
         resolves to whether the event was written."""
-        line = orjson.dumps(decision_event(decision, now=self.clock(), redact=self.redact)) + b"\n"
+        line = event_line(decision, now=self.clock(), redact=self.redact)
         fut: asyncio.Future[bool] | None = None
         if self.required:
             fut = asyncio.get_running_loop().create_future()

@@ -6,7 +6,7 @@ resource, context); the engine reaches every part of it with ``input(Path, ?V)``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Decision", "Outcome", "Request", "RequestError"]
@@ -159,6 +159,9 @@ class Outcome:
     cacheable: bool = True
     response_headers: tuple[tuple[str, str], ...] = ()
     limit: str | None = None  # the limit that ended the evaluation, if any
+    # the explanation serialised once, for the decision log of every cache hit that shares it
+    explanation_json: list[bytes] = field(default_factory=list, init=False, compare=False,
+                                          repr=False)
 
 
 @dataclass(slots=True)

@@ -14,7 +14,9 @@ Runtime representation (chosen for speed, see ENGINE-NOTES.md):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 __all__ = [
@@ -274,17 +276,15 @@ def to_json(t: Term) -> Any:
 
 # --- printing in the text syntax ----------------------------------------------------
 
-_BARE_SAFE = frozenset("abcdefghijklmnopqrstuvwxyz")
+_BARE = re.compile(r"[a-z][A-Za-z0-9_]*")
 _KEYWORDS = frozenset({"true", "false", "not", "in", "is"})
 
 
+@lru_cache(maxsize=8192)
 def _atom_text(s: str) -> str:
-    if (
-        s
-        and s[0] in _BARE_SAFE
-        and s not in _KEYWORDS
-        and all(c.isascii() and (c.isalnum() or c == "_") for c in s)
-    ):
+    """An atom as written: bare when it reads back as the same atom, else quoted.
+    (Cached: explanations print the same atoms over and over.)"""
+    if _BARE.fullmatch(s) and s not in _KEYWORDS:
         return s
     out = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
     return f'"{out}"'
