@@ -178,3 +178,21 @@ def test_unknown_fields_are_ignored() -> None:
                                 "action": {"name": "r"},
                                 "resource": {"type": "d", "id": "1"}, "extra": True})
     assert (req.subject, req.action, req.resource) == ("a", "r", "1")
+
+
+async def test_search_skips_rules_that_cannot_enumerate_and_keeps_the_rest() -> None:
+    text = """
+    doc(d1). doc(d2). owner(d2, alice). blocked(d1).
+    allow(?u, read, ?r) :- doc(?r), not blocked(?r).
+    allow(?u, read, ?r) :- startswith(?r, "/public/").
+    allow(?u, ?a, ?r) :- owner(?r, ?u).
+    allow(bob, read, d9).
+    deny(?u, ?a, ?r) :- blocked(?r).
+    """
+    req = Request.for_search({"subject": {"type": "user", "id": "alice"},
+                              "action": {"name": "read"}, "resource": {"type": "doc"}},
+                             "resource")
+    assert await Authorizer().search(policy(text), req, "resource") == ["d2"]
+    req = Request.for_search({"subject": {"type": "user"}, "action": {"name": "read"},
+                              "resource": {"type": "doc", "id": "d9"}}, "subject")
+    assert await Authorizer().search(policy(text), req, "subject") == ["bob"]

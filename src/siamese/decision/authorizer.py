@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
-from ..engine.errors import EngineError, LimitExceeded
+from ..engine.errors import EngineError, EvaluationError, LimitExceeded
 from ..engine.program import CALL, Program
-from ..engine.solver import Limits, Query
+from ..engine.solver import Limits, Query, build_goal, unify_head
 from ..engine.terms import Var, format_term, resolve
 from .models import Outcome, Request
 
@@ -139,21 +139,38 @@ class Authorizer:
         allow_pred = program.predicates.get(("allow", 3))
         if allow_pred is None or not allow_pred.defined:
             return []
-        free = Var("?" + unknown)
-        args: list[Any] = [request.subject, request.action, request.resource]
-        args[position] = free
-        q = self._query(program, "allow", tuple(args), request, proofs=False)
         candidates: list[str] = []
         seen: set[str] = set()
-        agen = q.solve()
-        try:
-            async for _ in agen:
-                v = resolve(free)
-                if isinstance(v, str) and v not in seen:
-                    seen.add(v)
-                    candidates.append(v)
-        finally:
-            await agen.aclose()
+        # the facts of allow, then each rule on its own: a rule that cannot enumerate the
+        # unknown (say ``startswith(?path, "/api/")`` with the path free) is left out of the
+        # search instead of failing it; rules that can still contribute their answers
+        known = [(i, v) for i, v in enumerate(
+            (request.subject, request.action, request.resource)) if i != position]
+        for row in allow_pred.rows:
+            v = row[position]
+            if isinstance(v, str) and v not in seen and all(row[i] == k for i, k in known):
+                seen.add(v)
+                candidates.append(v)
+        for clause in allow_pred.clauses:
+            free = Var("?" + unknown)
+            args: list[Any] = [request.subject, request.action, request.resource]
+            args[position] = free
+            q = self._query(program, "allow", tuple(args), request, proofs=False)
+            frame: list[Any] = [None] * clause.nvars
+            if not unify_head(clause.head, tuple(args), frame, q.trail):
+                continue
+            q.goals = tuple(build_goal(g, frame) for g in clause.body)
+            agen = q.solve()
+            try:
+                async for _ in agen:
+                    v = resolve(free)
+                    if isinstance(v, str) and v not in seen:
+                        seen.add(v)
+                        candidates.append(v)
+            except EvaluationError:
+                log.debug("search: %s cannot enumerate the %s", clause.clause.label, unknown)
+            finally:
+                await agen.aclose()
         out: list[str] = []
         for c in candidates:
             concrete = request.with_id(unknown, c)
