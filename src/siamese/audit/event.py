@@ -6,6 +6,7 @@ import re
 import time as _time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -44,9 +45,16 @@ class Redactor:
         return value
 
 
+@lru_cache(maxsize=4)
+def _second(whole: int) -> str:
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def iso_time(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
+    """``2026-11-26T10:00:00.123Z``: the date part is formatted once per second."""
+    whole = int(t // 1)
+    ms = min(int((t - whole) * 1000), 999)
+    return f"{_second(whole)}.{ms:03d}Z"
 
 
 def decision_event(decision: Decision, *, now: float | None = None,
