@@ -63,6 +63,8 @@ ANSWER = 5
 NOTOK = 6
 # a call that bypasses tabling (the producer of a table evaluates its own clauses)
 CALL_RAW = 7
+# a progress marker in a body (the "why not" pass): calls goal[1](goal[2]) and succeeds
+MARK = 8
 
 
 class CompiledClause:

@@ -29,6 +29,7 @@ from typing import Any
 from .errors import EvaluationError, LimitExceeded
 from .program import (
     ANSWER,
+    MARK,
     BUILTIN,
     CALL,
     CALL_RAW,
@@ -675,6 +676,10 @@ class Query:
                     del cps[barrier:]
                 elif op == ANSWER:
                     self._answer(goal, events)
+                elif op == MARK:
+                    goal[1](goal[2])
+                    cont = nxt
+                    continue
                 else:  # pragma: no cover - compile() produces no other goal
                     raise EvaluationError(f"unknown goal {goal!r}")
             # ---- backtrack: resume the newest choicepoint that still has an alternative ----
@@ -998,21 +1003,22 @@ class Query:
         """The proof of the current solution (queries made with ``proofs=True``)."""
         return proof_from_events(self.events, self.program)
 
-    def _first(
-        self, goals: list[Any]
-    ) -> Generator[Any, Any, Generator[Any, Any, None] | None]:
-        """Sub-run to the first solution of a conjunction; returns the live generator or None.
+    def _exhaust(self, goals: list[Any]) -> Generator[Any, Any, bool]:
+        """Sub-run a conjunction to exhaustion; True if it had a proof (then it stops there).
         Requests of the sub-run (pauses, awaits) are passed up to the driver."""
         sub = self._run(link(goals, 0, None), None)
         send: Any = None
-        while True:
-            try:
-                x = sub.send(send)
-            except StopIteration:
-                return None
-            if x is SOLUTION:
-                return sub
-            send = yield x
+        try:
+            while True:
+                try:
+                    x = sub.send(send)
+                except StopIteration:
+                    return False
+                if x is SOLUTION:
+                    return True
+                send = yield x
+        finally:
+            sub.close()
 
     def why_not(
         self, goal: tuple[Any, ...], depth: int = 2
@@ -1032,30 +1038,28 @@ class Query:
             if not unify_head(cc.head, args, frame, trail):
                 undo(trail, mark)
                 continue
-            after_head = len(trail)
             head = Struct(pred.name, tuple([resolve(a) for a in args]))
             body = [build_goal(g, frame) for g in cc.body]
-            failed = None
-            for i in range(len(body)):
-                sub = yield from self._first(body[: i + 1])
-                if sub is None:
-                    failed = i
-                    break
-                sub.close()
-                undo(trail, after_head)
-            if failed is None:
+            if not body:
                 undo(trail, mark)
                 continue
-            sub = (yield from self._first(body[:failed])) if failed else None
-            fg = body[failed]
-            bindings = _frame_bindings(cc, frame)
-            failed_text = _goal_text(fg)
+            # One exhaustive run of the body with a marker after each goal: the furthest
+            # marker reached is the longest prefix of goals with a proof, so the goal after it
+            # is the first that fails; the bindings are those of the first time it was reached.
+            progress = _Progress(cc, frame, body)
+            goals: list[Any] = []
+            for i, g in enumerate(body):
+                goals.append(g)
+                goals.append((MARK, progress.reached, i, None))
+            proved = yield from self._exhaust(goals)
+            undo(trail, mark)
+            if proved:
+                continue  # this clause proves the goal: not a reason why not
+            fg = body[progress.best + 1]
             nested: list[WhyNot] = []
             if depth > 0 and fg[0] == CALL and fg[1].clauses:
-                nested = yield from self.why_not(fg, depth - 1)
-            if sub is not None:
-                sub.close()
-            undo(trail, mark)
+                nested = yield from self.why_not(progress.goal, depth - 1)
+                undo(trail, mark)
             src = fg[3]
             c = cc.clause
             loc = f"{c.source}:{src.line}:{src.col}" if src is not None else c.location
@@ -1064,13 +1068,44 @@ class Query:
                     rule=c.label,
                     location=c.location,
                     goal=head,
-                    failed_goal=failed_text,
+                    failed_goal=progress.text,
                     failed_location=loc,
-                    bindings=bindings,
+                    bindings=progress.bindings,
                     nested=nested,
                 )
             )
         return out
+
+
+class _Progress:
+    """How far a "why not" run got through a clause body (see :meth:`Query.why_not`)."""
+
+    __slots__ = ("cc", "frame", "body", "best", "bindings", "text", "goal")
+
+    def __init__(self, cc: CompiledClause, frame: list[Any], body: list[Any]) -> None:
+        self.cc = cc
+        self.frame = frame
+        self.body = body
+        self.best = -1
+        self.bindings = _frame_bindings(cc, frame)
+        self.text = _goal_text(body[0])
+        self.goal = _resolved_goal(body[0])
+
+    def reached(self, i: int) -> None:
+        if i <= self.best:
+            return
+        self.best = i
+        self.bindings = _frame_bindings(self.cc, self.frame)
+        if i + 1 < len(self.body):
+            nxt = self.body[i + 1]
+            self.text = _goal_text(nxt)
+            self.goal = _resolved_goal(nxt)
+
+
+def _resolved_goal(g: tuple[Any, ...]) -> tuple[Any, ...]:
+    if g[0] == CALL or g[0] == BUILTIN:
+        return (g[0], g[1], tuple([resolve(a) for a in g[2]]), g[3])
+    return g
 
 
 def _frame_bindings(cc: CompiledClause, frame: list[Any]) -> dict[str, Any]:
