@@ -29,11 +29,11 @@ from typing import Any
 from .errors import EvaluationError, LimitExceeded
 from .program import (
     ANSWER,
-    MARK,
     BUILTIN,
     CALL,
     CALL_RAW,
     EXIT,
+    MARK,
     NOT,
     NOTOK,
     OR,
@@ -1080,7 +1080,7 @@ class Query:
 class _Progress:
     """How far a "why not" run got through a clause body (see :meth:`Query.why_not`)."""
 
-    __slots__ = ("cc", "frame", "body", "best", "bindings", "text", "goal")
+    __slots__ = ("best", "bindings", "body", "cc", "frame", "goal", "text")
 
     def __init__(self, cc: CompiledClause, frame: list[Any], body: list[Any]) -> None:
         self.cc = cc
