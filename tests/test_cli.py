@@ -120,3 +120,90 @@ def test_query_answers_any_goal(capsys: pytest.CaptureFixture[str]) -> None:
     assert {json.loads(line)["?g"] for line in out.splitlines()} == {"all_hands", "staff"}
     code, out = run(capsys, "query", "member_of(frank, (", str(POLICIES))
     assert code == 2 and "<query>:1:" in out
+
+
+def test_check_knows_the_external_data_builtins(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "p.rules").write_text(
+        '@id("owners-read")\n'
+        "allow(?u, read, ?doc) :-\n"
+        '    concat("https://docs.example/api/docs/", ?doc, ?url),\n'
+        "    http_get_json(?url, ?meta),\n"
+        '    json_path(?meta, "owners", ?owners),\n'
+        "    ?u in ?owners.\n"
+    )
+    code, out = run(capsys, "check", str(tmp_path))
+    assert "undefined" not in out
+    assert code == 0 and "1 files checked: 0 errors, 0 warnings" in out
+
+
+def test_operator_builtins_come_from_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "p.rules").write_text(
+        '@id("engineers-read")\nallow(?u, read, _) :- department(?u, eng).\n'
+    )
+    (tmp_path / "p.test.yaml").write_text(
+        "tests:\n"
+        "  - name: alice is an engineer\n"
+        "    request: {subject: alice, action: read, resource: plan}\n"
+        "    expect: allow\n"
+        "    rule: engineers-read\n"
+        "  - name: bob is not\n"
+        "    request: {subject: bob, action: read, resource: plan}\n"
+        "    expect: deny\n"
+    )
+    code, out = run(capsys, "check", str(tmp_path))
+    assert code == 1 and "undefined" in out  # without SIAMESE_BUILTINS: an unknown predicate
+    monkeypatch.setenv("SIAMESE_BUILTINS", "tests.pip.operator_mod:BUILTINS")
+    code, out = run(capsys, "check", str(tmp_path))
+    assert code == 0 and "0 errors, 0 warnings" in out
+    code, out = run(capsys, "decide", str(tmp_path), "--subject", "alice", "--action", "read",
+                    "--resource", "plan")
+    assert code == 0 and out.startswith("ALLOW alice read plan: allowed by rule engineers-read")
+    code, out = run(capsys, "decide", str(tmp_path), "--subject", "bob", "--action", "read",
+                    "--resource", "plan", "--exit-code")
+    assert code == 3 and out.startswith("DENY bob read plan")
+    code, out = run(capsys, "test", str(tmp_path))
+    assert code == 0 and "2 passed, 0 failed" in out
+    # siamese query runs async built-ins (the sync driver refuses them)
+    code, out = run(capsys, "query", "department(alice, ?d)", str(tmp_path))
+    assert code == 0 and out.splitlines()[0] == "?d = eng"
+    code, out = run(capsys, "query", "department(carol, ?d)", str(tmp_path), "--json")
+    assert code == 0 and json.loads(out) == {"solutions": 0}
+    monkeypatch.setenv("SIAMESE_BUILTINS", "tests.pip.nowhere:BUILTINS")
+    code, out = run(capsys, "decide", str(tmp_path), "--subject", "alice", "--action", "read",
+                    "--resource", "plan")
+    assert code == 2 and "SIAMESE_BUILTINS: built-ins 'tests.pip.nowhere:BUILTINS'" in out
+
+
+def test_query_and_decide_fetch_from_the_allowed_urls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.pip.upstream import Server
+
+    upstream = Server().start()
+    try:
+        upstream.json("/docs/plan", {"owners": ["alice", "bob"]})
+        (tmp_path / "p.rules").write_text(
+            '@id("owners-read")\n'
+            "allow(?u, read, ?doc) :-\n"
+            f'    concat("{upstream.base}/docs/", ?doc, ?url),\n'
+            "    http_get_json(?url, ?meta),\n"
+            '    json_path(?meta, "owners", ?owners),\n'
+            "    ?u in ?owners.\n"
+        )
+        code, out = run(capsys, "decide", str(tmp_path), "--subject", "bob", "--action", "read",
+                        "--resource", "plan", "--json")
+        assert code == 0 and json.loads(out)["decision"] is False
+        assert "refused: external data is off" in json.loads(out)["explanation"]["notes"][0]
+        monkeypatch.setenv("SIAMESE_HTTP_ALLOW", upstream.url("/docs/"))
+        code, out = run(capsys, "decide", str(tmp_path), "--subject", "bob", "--action", "read",
+                        "--resource", "plan")
+        assert code == 0 and out.startswith("ALLOW bob read plan: allowed by rule owners-read")
+        code, out = run(capsys, "query", "allow(?u, read, plan)", str(tmp_path), "--explain")
+        assert code == 0
+        assert "?u = alice" in out and "?u = bob" in out and "owners-read" in out
+        assert upstream.hits["/docs/plan"] == 2  # one fetch per command
+    finally:
+        upstream.close()

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .engine.errors import EngineError, LimitExceeded
 from .engine.solver import Limits, Query
 from .engine.terms import format_term, resolve, to_json
+
+if TYPE_CHECKING:
+    from .engine.builtins import Builtin
+    from .pip import HttpData
+
+T = TypeVar("T")
 
 
 def _policy_dir(arg: str | None) -> str:
@@ -40,52 +47,92 @@ def _add_limit_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _external_builtins() -> tuple[dict[str, Builtin], HttpData]:
+    """The built-ins ``siamese serve`` adds to the engine's, from the same variables:
+    ``http_get_json`` and ``json_path`` (SIAMESE_HTTP_*) and the operator's own
+    (SIAMESE_BUILTINS), so that a policy that calls them checks, tests and decides here as
+    it does on the server. Only those variables are read: a SIAMESE_HOST or SIAMESE_PORT
+    the server would refuse does not stop ``siamese check``.
+
+    Close the :class:`HttpData` (``await http.aclose()``) before its event loop ends; one
+    that fetched nothing holds no connection."""
+    from .server.app import external_builtins
+    from .settings import OPTIONS, Settings
+
+    names = {o.env for o in OPTIONS if o.env.startswith("SIAMESE_HTTP_")} | {"SIAMESE_BUILTINS"}
+    settings = Settings.from_environ({k: v for k, v in os.environ.items() if k in names})
+    return external_builtins(settings)
+
+
+def _run(work: Awaitable[T], http: HttpData) -> T:
+    """Run ``work`` in a new event loop, closing the ``http_get_json`` client in it."""
+
+    async def run() -> T:
+        try:
+            return await work
+        finally:
+            await http.aclose()
+
+    return asyncio.run(run())
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     from .engine.solver import compile_query
     from .engine.textsyntax import parse_goals
     from .policy.loader import load_policy_set
 
-    policies = load_policy_set(_policy_dir(args.policy_dir))
+    builtins, http = _external_builtins()
+    policies = load_policy_set(_policy_dir(args.policy_dir), builtins=builtins)
     program = policies.program
     items, names = parse_goals(args.goal)
     goals = compile_query(program, items)
     input_data: Any = json.loads(args.input) if args.input else None
-    q = Query(program, goals, limits=_limits(args), input=input_data, proofs=args.explain)
-    shown = 0
-    seen: set[str] = set()
-    out = sys.stdout
-    visible = {n: v for n, v in names.items() if n != "_"}
-    for _ in q.solve_sync():
-        values = {n: resolve(v) for n, v in visible.items()}
-        key = repr(sorted((n, format_term(v)) for n, v in values.items()))
-        if key in seen:
-            continue
-        seen.add(key)
-        shown += 1
-        if args.json:
-            rec: dict[str, Any] = {n: to_json(v) for n, v in values.items()}
-            if args.explain:
-                rec = {"bindings": rec, "proof": [p.to_dict() for p in q.proof()]}
-            out.write(json.dumps(rec) + "\n")
-        else:
-            text = ", ".join(f"{n} = {format_term(v)}" for n, v in values.items()) or "true"
-            out.write(text + "\n")
-            if args.explain:
-                for node in q.proof():
-                    out.write(node.format() + "\n")
-        if args.limit and shown >= args.limit:
-            break
-    if not shown:
-        if args.json:
-            out.write(json.dumps({"solutions": 0}) + "\n")
-        else:
-            out.write("no solutions\n")
-        if args.explain and len(goals) == 1:
-            why = _drive(Query(program, goals, limits=_limits(args), input=input_data), goals[0])
-            for w in why:
-                out.write(w.format() + "\n")
-    if not args.json:
-        out.write(f"-- {shown} solution{'s' if shown != 1 else ''} (revision {policies.revision})\n")
+
+    # the async driver: a goal may call async built-ins (http_get_json, the operator's)
+    async def run() -> None:
+        q = Query(program, goals, limits=_limits(args), input=input_data, proofs=args.explain)
+        shown = 0
+        seen: set[str] = set()
+        out = sys.stdout
+        visible = {n: v for n, v in names.items() if n != "_"}
+        solve = q.solve()
+        try:
+            async for _ in solve:
+                values = {n: resolve(v) for n, v in visible.items()}
+                key = repr(sorted((n, format_term(v)) for n, v in values.items()))
+                if key in seen:
+                    continue
+                seen.add(key)
+                shown += 1
+                if args.json:
+                    rec: dict[str, Any] = {n: to_json(v) for n, v in values.items()}
+                    if args.explain:
+                        rec = {"bindings": rec, "proof": [p.to_dict() for p in q.proof()]}
+                    out.write(json.dumps(rec) + "\n")
+                else:
+                    text = ", ".join(f"{n} = {format_term(v)}" for n, v in values.items())
+                    out.write((text or "true") + "\n")
+                    if args.explain:
+                        for node in q.proof():
+                            out.write(node.format() + "\n")
+                if args.limit and shown >= args.limit:
+                    break
+        finally:
+            await solve.aclose()
+        if not shown:
+            if args.json:
+                out.write(json.dumps({"solutions": 0}) + "\n")
+            else:
+                out.write("no solutions\n")
+            if args.explain and len(goals) == 1:
+                why = Query(program, goals, limits=_limits(args), input=input_data)
+                for w in await why.drive(why.why_not(goals[0])) or []:
+                    out.write(w.format() + "\n")
+        if not args.json:
+            plural = "s" if shown != 1 else ""
+            out.write(f"-- {shown} solution{plural} (revision {policies.revision})\n")
+
+    _run(run(), http)
     return 0
 
 
@@ -97,8 +144,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     root = _policy_dir(args.policy_dir)
     files, _ = scan(root)
     findings: list[Finding] = []
+    builtins, _http = _external_builtins()  # only their names matter here: nothing is fetched
     try:
-        program = build_program(files, lint_errors=False)
+        program = build_program(files, builtins, lint_errors=False)
     except PolicyErrors as e:
         findings = [_as_finding(x) for x in e.errors]
     except (PolicySyntaxError, EngineError) as e:
@@ -130,14 +178,15 @@ def _as_finding(e: Exception) -> Any:
 def cmd_test(args: argparse.Namespace) -> int:
     from .decision.explain import Style, format_explanation
     from .policy.loader import load_policy_set
-    from .policytest import run_tests_sync
+    from .policytest import run_tests
 
     style = Style(sys.stdout.isatty() and not args.no_color)
-    policies = load_policy_set(_policy_dir(args.policy_dir))
+    builtins, http = _external_builtins()
+    policies = load_policy_set(_policy_dir(args.policy_dir), builtins=builtins)
     if not policies.tests:
         print(f"no *.test.yaml files under {policies.root}")
         return 1
-    results = run_tests_sync(policies, _limits(args))
+    results = _run(run_tests(policies, _limits(args)), http)
     failed = 0
     for r in results:
         if r.passed:
@@ -156,14 +205,13 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
-    import asyncio
-
     from .decision.authorizer import Authorizer
     from .decision.explain import Style, format_explanation
     from .decision.models import Request
     from .policy.loader import load_policy_set
 
-    policies = load_policy_set(_policy_dir(args.policy_dir))
+    builtins, http = _external_builtins()
+    policies = load_policy_set(_policy_dir(args.policy_dir), builtins=builtins)
     body = {
         "subject": {"type": args.subject_type, "id": args.subject,
                     "properties": json.loads(args.subject_properties or "{}")},
@@ -174,7 +222,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
     }
     claims = json.loads(args.claims) if args.claims else None
     request = Request.from_authzen(body, claims=claims)
-    outcome = asyncio.run(Authorizer(limits=_limits(args)).evaluate(policies, request))
+    outcome = _run(Authorizer(limits=_limits(args)).evaluate(policies, request), http)
     if args.json:
         print(json.dumps({"decision": outcome.allowed, "revision": outcome.revision,
                           "reason": outcome.reason, "rule_ids": list(outcome.rule_ids),
@@ -248,17 +296,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    import asyncio
-
     from .audit.replay import replay
     from .audit.search import Filter, parse_time, read_events
     from .decision.authorizer import Authorizer
     from .policy.loader import load_policy_set
 
-    policies = load_policy_set(args.policies)
+    builtins, http = _external_builtins()
+    policies = load_policy_set(args.policies, builtins=builtins)
     flt = Filter(since=parse_time(args.since) if args.since else None)
     events = (e for e in read_events(_audit_path(args.log)) if flt(e))
-    count, changes = asyncio.run(replay(events, policies, Authorizer(limits=_limits(args))))
+    count, changes = _run(replay(events, policies, Authorizer(limits=_limits(args))), http)
     for c in changes:
         if args.json:
             print(json.dumps(c.to_dict(), sort_keys=True))
@@ -274,15 +321,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
                                                      "revision": policies.revision}),
           file=sys.stderr if args.json else sys.stdout)
     return 1 if changes else 0
-
-
-def _drive(q: Query, goal: Any) -> list[Any]:
-    gen = q.why_not(goal)
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        return list(stop.value or [])
 
 
 # --- siamese serve --------------------------------------------------------------------------

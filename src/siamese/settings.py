@@ -283,8 +283,75 @@ OPTIONS: tuple[Option, ...] = (
         "SIAMESE_HTTP_ALLOW",
         "http_allow",
         _list,
-        "comma-separated URL prefixes that external-data built-ins may fetch (default: none)",
+        "comma-separated URL prefixes (http(s)://host[:port]/path) that http_get_json may "
+        "fetch; empty = off",
         metavar="URL,...",
+    ),
+    Option(
+        "SIAMESE_HTTP_TIMEOUT_MS",
+        "http_timeout_ms",
+        _float(1),
+        "time limit of one http_get_json fetch, redirects and body included, in ms "
+        "(default: 500)",
+    ),
+    Option(
+        "SIAMESE_HTTP_MAX_BYTES",
+        "http_max_bytes",
+        _int(1),
+        "largest JSON body http_get_json reads (default: 1000000)",
+    ),
+    Option(
+        "SIAMESE_HTTP_MAX_CONNECTIONS",
+        "http_max_connections",
+        _int(1),
+        "connections http_get_json keeps open at once, all hosts together (default: 20)",
+    ),
+    Option(
+        "SIAMESE_HTTP_CACHE_SIZE",
+        "http_cache_size",
+        _int(0),
+        "fetched documents kept in the data cache, 0 = no cache (default: 1024)",
+    ),
+    Option(
+        "SIAMESE_HTTP_CACHE_TTL",
+        "http_cache_ttl",
+        _float(0),
+        "seconds a fetched document is kept when its answer has no max-age (default: 60)",
+    ),
+    Option(
+        "SIAMESE_HTTP_BREAKER_FAILURES",
+        "http_breaker_failures",
+        _int(0),
+        "consecutive failures that open a host's circuit, 0 = never (default: 5)",
+    ),
+    Option(
+        "SIAMESE_HTTP_BREAKER_COOLDOWN",
+        "http_breaker_cooldown",
+        _float(0),
+        "seconds an open circuit waits before a trial fetch (default: 30)",
+    ),
+    Option(
+        "SIAMESE_BUILTINS",
+        "builtins",
+        _str,
+        "operator built-ins to load, as module.path:ATTRIBUTE (default: none)",
+        metavar="MODULE:ATTR",
+    ),
+    Option(
+        "SIAMESE_ADMIN_KEYS",
+        "admin_keys",
+        _list,
+        "comma-separated API keys that may call POST /v1/query (default: none, the endpoint "
+        "is off)",
+        metavar="KEY,...",
+    ),
+    Option(
+        "SIAMESE_QUERY_ALLOW",
+        "query_allow",
+        _list,
+        "comma-separated predicates that POST /v1/query may call (default: every predicate "
+        "of the policy set)",
+        metavar="NAME,...",
     ),
 )
 
@@ -330,6 +397,16 @@ class Settings:
     rate_limit: float = 0.0
     rate_burst: int | None = None
     http_allow: tuple[str, ...] = field(default=())
+    http_timeout_ms: float = 500.0
+    http_max_bytes: int = 1_000_000
+    http_max_connections: int = 20
+    http_cache_size: int = 1024
+    http_cache_ttl: float = 60.0
+    http_breaker_failures: int = 5
+    http_breaker_cooldown: float = 30.0
+    builtins: str | None = None
+    admin_keys: tuple[str, ...] = ()
+    query_allow: tuple[str, ...] = ()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -408,6 +485,19 @@ class Settings:
         if self.rate_burst is not None:
             return self.rate_burst
         return max(1, math.ceil(self.rate_limit))
+
+    def http_options(self) -> dict[str, Any]:
+        """The keyword arguments of :class:`siamese.pip.HttpData` besides the allowlist."""
+        return {
+            "timeout": self.http_timeout_ms / 1000,
+            "max_bytes": self.http_max_bytes,
+            "max_connections": self.http_max_connections,
+            "max_keepalive": min(10, self.http_max_connections),
+            "cache_size": self.http_cache_size,
+            "cache_ttl": self.http_cache_ttl,
+            "breaker_failures": self.http_breaker_failures,
+            "breaker_cooldown": self.http_breaker_cooldown,
+        }
 
     def limits(self) -> Limits:
         return Limits(

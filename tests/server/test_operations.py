@@ -417,4 +417,4 @@ async def test_build_app_wires_the_audit_log(tmp_path: Path) -> None:
     events = [json.loads(line) for line in path.read_text().splitlines()]  # flushed on stop
     assert [e["decision_id"] for e in events] == [r.json()["context"]["decision_id"]]
     off = build_app(Settings(policy_dir=str(tmp_path / "p"), reload=False, audit_log="off"))
-    assert off.state.siamese.services == {}
+    assert list(off.state.siamese.services) == ["http_data"]  # the http_get_json client only

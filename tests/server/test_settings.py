@@ -50,6 +50,16 @@ def test_every_variable_parses() -> None:
         "SIAMESE_RATE_LIMIT": "2.5",
         "SIAMESE_RATE_BURST": "7",
         "SIAMESE_HTTP_ALLOW": "api.example.com, x.example.com",
+        "SIAMESE_HTTP_TIMEOUT_MS": "250",
+        "SIAMESE_HTTP_MAX_BYTES": "4096",
+        "SIAMESE_HTTP_MAX_CONNECTIONS": "4",
+        "SIAMESE_HTTP_CACHE_SIZE": "0",
+        "SIAMESE_HTTP_CACHE_TTL": "5",
+        "SIAMESE_HTTP_BREAKER_FAILURES": "0",
+        "SIAMESE_HTTP_BREAKER_COOLDOWN": "2.5",
+        "SIAMESE_BUILTINS": "mycompany.pip:BUILTINS",
+        "SIAMESE_ADMIN_KEYS": "root-key, ops-key",
+        "SIAMESE_QUERY_ALLOW": "member_of, allow",
     }
     # the test covers every variable (the public key below: it excludes a JWKS file)
     assert {o.env for o in OPTIONS} == {*env, "SIAMESE_JWT_PUBLIC_KEY"}
@@ -67,6 +77,18 @@ def test_every_variable_parses() -> None:
     assert s.max_body_bytes == 2048 and s.max_json_depth == 10
     assert s.rate_limit == 2.5 and s.burst == 7
     assert s.http_allow == ("api.example.com", "x.example.com")
+    assert s.http_options() == {
+        "timeout": 0.25,
+        "max_bytes": 4096,
+        "max_connections": 4,
+        "max_keepalive": 4,
+        "cache_size": 0,
+        "cache_ttl": 5.0,
+        "breaker_failures": 0,
+        "breaker_cooldown": 2.5,
+    }
+    assert s.builtins == "mycompany.pip:BUILTINS"
+    assert s.admin_keys == ("root-key", "ops-key") and s.query_allow == ("member_of", "allow")
 
 
 @pytest.mark.parametrize(
@@ -84,6 +106,14 @@ def test_every_variable_parses() -> None:
             "SIAMESE_TIMEOUT_MS: expected a number of at least 0.001, got 'nan'",
         ),
         ({"SIAMESE_RELOAD": "maybe"}, "SIAMESE_RELOAD: expected true or false, got 'maybe'"),
+        (
+            {"SIAMESE_HTTP_TIMEOUT_MS": "0"},
+            "SIAMESE_HTTP_TIMEOUT_MS: expected a number of at least 1, got '0'",
+        ),
+        (
+            {"SIAMESE_HTTP_MAX_CONNECTIONS": "0"},
+            "SIAMESE_HTTP_MAX_CONNECTIONS: expected an integer of at least 1, got 0",
+        ),
         (
             {"SIAMESE_AUTH": "oauth"},
             "SIAMESE_AUTH: expected one of none, api-key, jwt, got 'oauth'",

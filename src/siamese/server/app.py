@@ -24,10 +24,12 @@ from ..audit.sink import JsonlSink
 from ..decision.authorizer import Authorizer
 from ..decision.cache import DecisionCache
 from ..decision.service import DecisionService
+from ..engine.builtins import Builtin
+from ..pip import HttpData, OperatorBuiltinError, load_operator_builtins
 from ..policy.store import PolicyStore, ReloadResult
 from ..policy.watcher import PolicyWatcher
 from ..settings import Settings
-from . import routes_admin, routes_authzen, routes_gateway, routes_opa
+from . import routes_admin, routes_authzen, routes_gateway, routes_opa, routes_query
 from .auth import CallerAuth, TokenVerifier
 from .context import AuditFn, Context, Service, no_audit
 from .limits import RateLimiter
@@ -38,7 +40,14 @@ from .responses import error_response
 
 log = logging.getLogger("siamese.server")
 
-__all__ = ["app_from_environ", "build_app", "create_app", "uvicorn_options"]
+__all__ = [
+    "HttpDataService",
+    "app_from_environ",
+    "build_app",
+    "create_app",
+    "external_builtins",
+    "uvicorn_options",
+]
 
 
 def create_app(
@@ -49,6 +58,7 @@ def create_app(
     *,
     watcher: PolicyWatcher | None = None,
     services: Mapping[str, Service] | None = None,
+    http: HttpData | None = None,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
 ) -> Starlette:
@@ -59,11 +69,19 @@ def create_app(
     deny; if it raises, that request gets an error (never an allow). ``watcher`` and the
     ``services`` (by name: the audit writer, say) start and stop with the app's lifespan, the
     services after the watcher and stopped after it, and their states show in ``/health``.
+    ``http``: the client of the ``http_get_json`` built-in that the store's policies were
+    given, if any: closed by the lifespan after the watcher stops (before the other
+    services), its counters in ``/metrics`` and ``/health``.
     ``clock`` drives rate limits, ``wall_clock`` token expiry.
     Raises ValueError when the settings name keys that cannot be loaded.
     """
     verifier = TokenVerifier.from_settings(settings, clock=wall_clock)
     callers = CallerAuth(settings.auth_mode, api_keys=settings.api_keys, verifier=verifier)
+    admins = CallerAuth("api-key", api_keys=settings.admin_keys) if settings.admin_keys else None
+    all_services = dict(services or {})
+    if http is not None:
+        # last: stopped first, so that the audit writer still flushes after it
+        all_services["http_data"] = HttpDataService(http)
     limiter = (
         RateLimiter(settings.rate_limit, settings.burst, clock=clock)
         if settings.rate_limit > 0
@@ -75,11 +93,12 @@ def create_app(
         service=service,
         audit=audit or no_audit,
         watcher=watcher,
-        metrics=Metrics(store, service),
+        metrics=Metrics(store, service, http=http.stats if http is not None else None),
         callers=callers,
         verifier=verifier,
         limiter=limiter,
-        services=dict(services or {}),
+        services=all_services,
+        admins=admins,
     )
 
     @contextlib.asynccontextmanager
@@ -114,6 +133,7 @@ def create_app(
                 *routes_gateway.routes(ctx),
                 *routes_opa.routes(ctx),
                 *routes_admin.routes(ctx),
+                *routes_query.routes(ctx),
             ]
         ),
         middleware=[Middleware(RequestIdMiddleware)],
@@ -137,12 +157,24 @@ def _hot_first(routes: list[Route]) -> list[Route]:
 def build_app(settings: Settings, audit: AuditFn | None = None) -> Starlette:
     """Wire the store, the decision service and the watcher from settings, load the policy
     set, and build the app. A policy set that fails to load is not fatal: the server starts
-    unready (``/ready`` answers 503) and the watcher retries on the next change."""
+    unready (``/ready`` answers 503) and the watcher retries on the next change.
+    Raises ValueError, naming the variable, for settings that cannot serve (a missing
+    directory, a bad SIAMESE_HTTP_ALLOW entry, SIAMESE_BUILTINS that cannot be loaded)."""
     if not os.path.isdir(settings.policy_dir):
         raise ValueError(f"SIAMESE_POLICY_DIR: {settings.policy_dir}: no such directory")
+    if settings.http_allow and settings.http_timeout_ms >= settings.timeout_ms:
+        log.warning(
+            "SIAMESE_HTTP_TIMEOUT_MS (%g) is not under SIAMESE_TIMEOUT_MS (%g): a slow host "
+            "ends the decision on its timeout instead of failing its goal with a note",
+            settings.http_timeout_ms,
+            settings.timeout_ms,
+        )
+    builtins, http = external_builtins(settings)
     # SIAMESE_RELOAD_REQUIRE_TESTS: a set serves only if its *.test.yaml tests pass
     store = PolicyStore(
-        settings.policy_dir, gate=policytest.gate if settings.reload_require_tests else None
+        settings.policy_dir,
+        builtins=builtins,
+        gate=policytest.gate if settings.reload_require_tests else None,
     )
     first = store.load_sync()
     if not first.ok:
@@ -160,7 +192,56 @@ def build_app(settings: Settings, audit: AuditFn | None = None) -> Starlette:
     if audit is None and settings.audit_enabled:
         audit_log = AuditLog(JsonlSink(settings.audit_log), required=settings.audit_required)
         audit, services["audit"] = audit_log, audit_log
-    return create_app(settings, store, service, audit, watcher=watcher, services=services)
+    return create_app(
+        settings, store, service, audit, watcher=watcher, services=services, http=http
+    )
+
+
+def external_builtins(settings: Settings) -> tuple[dict[str, Builtin], HttpData]:
+    """The built-ins that reach outside the engine, as the settings describe them:
+    ``http_get_json`` and ``json_path`` (SIAMESE_HTTP_*) and the operator's own
+    (SIAMESE_BUILTINS); plus the :class:`HttpData` behind ``http_get_json``, which the
+    caller closes (``await http.aclose()``). Raises ValueError naming the variable."""
+    operator: dict[str, Builtin] = {}
+    if settings.builtins:
+        try:
+            operator = load_operator_builtins(settings.builtins)
+        except OperatorBuiltinError as e:
+            raise ValueError(f"SIAMESE_BUILTINS: {e}") from None
+    # built last: nothing above can fail and leave its client open
+    http = HttpData(settings.http_allow, **settings.http_options())
+    return {**http.builtins(), **operator}, http
+
+
+class HttpDataService:
+    """The lifecycle of the ``http_get_json`` client as an app service: nothing to start,
+    its pooled connections closed at shutdown; its counters in ``/health``."""
+
+    def __init__(self, http: HttpData) -> None:
+        self.http = http
+        self.closed = False
+
+    @property
+    def state(self) -> str:
+        return "closed" if self.closed else "ok"
+
+    def status(self) -> dict[str, Any]:
+        stats = self.http.stats()
+        return {
+            "state": self.state,
+            "enabled": bool(self.http.allow),
+            "fetches": stats["fetches"],
+            "failures": stats["failures"],
+            "refusals": stats["refusals"],
+            "open_circuits": [h for h, s in stats["breakers"].items() if s != "closed"],
+        }
+
+    async def start(self) -> None:
+        pass  # the client connects on the first fetch
+
+    async def stop(self) -> None:
+        await self.http.aclose()
+        self.closed = True
 
 
 def _clear_on_change(cache: DecisionCache) -> Callable[[ReloadResult], None]:

@@ -70,6 +70,7 @@ class Context:
     verifier: TokenVerifier | None
     limiter: RateLimiter | None
     services: Mapping[str, Service] = field(default_factory=dict)
+    admins: CallerAuth | None = None  # SIAMESE_ADMIN_KEYS; None: the admin endpoints are off
 
     def endpoint(
         self, name: str, handler: Handler, error_body: ErrorBody = authzen_error
@@ -87,6 +88,39 @@ class Context:
             api_key=call.header(b"x-api-key"),
             client_host=call.client_host,
         )
+        self.limit(caller.id)
+
+    def admit_admin(self, call: Call) -> None:
+        """Authenticate an administrator by one of SIAMESE_ADMIN_KEYS, whatever SIAMESE_AUTH
+        says (403 when none is set; 401 without a key or with an unknown one; 403 for a
+        caller of the decision API whose credential is not an admin key), then take a token
+        from its rate limit (429)."""
+        if self.admins is None:
+            raise ApiError(
+                403, "the admin query endpoint is disabled: set SIAMESE_ADMIN_KEYS"
+            )
+        authorization = call.header(b"authorization")
+        api_key = call.header(b"x-api-key")
+        try:
+            caller = self.admins.authenticate(
+                authorization=authorization, api_key=api_key, client_host=call.client_host
+            )
+        except ApiError:
+            if (authorization or api_key) and self.callers.mode != "none":
+                try:
+                    self.callers.authenticate(
+                        authorization=authorization,
+                        api_key=api_key,
+                        client_host=call.client_host,
+                    )
+                except ApiError:
+                    pass
+                else:
+                    raise ApiError(
+                        403, "this credential may call the decision API, not the admin "
+                        "endpoints: send one of SIAMESE_ADMIN_KEYS"
+                    ) from None
+            raise
         self.limit(caller.id)
 
     def limit(self, client_id: str) -> None:

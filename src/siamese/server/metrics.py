@@ -9,7 +9,7 @@ drift.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -56,10 +56,24 @@ class _Latency:
         self.total_us = 0
 
 
+# siamese_http_breaker_state: a circuit's state as a number
+BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
+
+
 class Metrics(Collector):
-    def __init__(self, store: PolicyStore, service: DecisionService) -> None:
+    """``http``: the ``stats()`` of the external-data client (:class:`siamese.pip.HttpData`),
+    read at scrape time like the store and the cache."""
+
+    def __init__(
+        self,
+        store: PolicyStore,
+        service: DecisionService,
+        *,
+        http: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> None:
         self.store = store
         self.service = service
+        self.http = http
         self.decisions: dict[tuple[str, str], int] = {
             (e, r): 0 for r in ("allow", "deny") for e in ENDPOINTS
         }
@@ -114,6 +128,7 @@ class Metrics(Collector):
         yield latency
         yield from self._store()
         yield from self._cache()
+        yield from self._http()
 
     def _store(self) -> Iterator[Any]:
         store = self.store
@@ -166,3 +181,34 @@ class Metrics(Collector):
         yield GaugeMetricFamily(
             "siamese_decision_cache_max_size", "Capacity of the decision cache", value=cache.maxsize
         )
+
+    def _http(self) -> Iterator[Any]:
+        if self.http is None:
+            return
+        stats = self.http()
+        for name, key, doc in (
+            ("fetches", "fetches", "Requests sent by http_get_json (each redirect hop counts)"),
+            ("fetch_failures", "failures", "http_get_json fetches that produced no data"),
+            ("fetch_refusals", "refusals", "http_get_json fetches refused by SIAMESE_HTTP_ALLOW "
+             "or the address check"),
+            ("connections", "connections", "Connections opened by http_get_json"),
+        ):
+            yield CounterMetricFamily(f"siamese_http_{name}", doc, value=stats[key])
+        cache = stats["cache"]
+        for name, doc in (
+            ("hits", "http_get_json documents answered from the data cache"),
+            ("misses", "http_get_json documents not in the data cache"),
+            ("coalesced", "Misses answered by an identical fetch already under way"),
+        ):
+            yield CounterMetricFamily(f"siamese_http_cache_{name}", doc, value=cache[name])
+        yield GaugeMetricFamily(
+            "siamese_http_cache_size", "Documents in the data cache", value=cache["size"]
+        )
+        breakers = GaugeMetricFamily(
+            "siamese_http_breaker_state",
+            "Circuit of each upstream host: 0 closed, 1 half-open, 2 open",
+            labels=["host"],
+        )
+        for host, state in stats["breakers"].items():
+            breakers.add_metric([host], BREAKER_STATES.get(state, 2))
+        yield breakers

@@ -50,8 +50,9 @@ def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Malformed JSON, a missing field, a wrong type, or nesting that is too deep",
         401: "The caller is not authenticated",
+        403: "The caller may not do this, or the endpoint is disabled",
         413: "The body is larger than SIAMESE_MAX_BODY_BYTES",
-        422: "The search hit an evaluation limit",
+        422: "The evaluation hit a limit (named in the message) or failed",
         429: "The caller's rate limit is exhausted (see Retry-After)",
         500: "Internal error (never an allow)",
         503: "No policy set is loaded yet, or the policy failed to evaluate",
@@ -224,6 +225,81 @@ _SCHEMAS: dict[str, Any] = {
             "results": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
         },
     },
+    "QueryRequest": {
+        "type": "object",
+        "required": ["query"],
+        "properties": {
+            "query": {
+                "type": "string",
+                "minLength": 1,
+                "description": "Goals in the text syntax, e.g. 'member_of(alice, ?g)'",
+                "examples": ["member_of(alice, ?g)"],
+            },
+            "input": {
+                "type": ["object", "null"],
+                "additionalProperties": True,
+                "description": "The request that input(Path, ?V) reads",
+            },
+            "limit": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 1000,
+                "default": 100,
+                "description": "The most solutions to return",
+            },
+            "explain": {
+                "type": "boolean",
+                "default": True,
+                "description": "Return each solution's proof",
+            },
+        },
+    },
+    "ProofNode": {
+        "type": "object",
+        "required": ["goal", "kind"],
+        "properties": {
+            "goal": {"type": "string", "description": "The goal as proved"},
+            "kind": {"type": "string", "enum": ["rule", "fact", "builtin", "not", "table"]},
+            "rule": {"type": "string", "description": "The rule's @id, or file:line"},
+            "location": {"type": "string", "description": "file:line of the rule or fact"},
+            "description": {"type": "string"},
+            "children": {
+                "type": "array",
+                "items": {"type": "object", "additionalProperties": True},
+                "description": "The proofs of the rule's body (ProofNode objects)",
+            },
+            "truncated": {
+                "type": "boolean",
+                "description": "The subproofs are left out: the proof is too deep",
+            },
+        },
+    },
+    "QueryResponse": {
+        "type": "object",
+        "required": ["revision", "solutions", "truncated"],
+        "properties": {
+            "revision": {"type": "string", "description": "The policy revision that answered"},
+            "solutions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["bindings"],
+                    "properties": {
+                        "bindings": {
+                            "type": "object",
+                            "additionalProperties": True,
+                            "description": "The value of each ?variable of the query",
+                        },
+                        "proof": {"type": "array", "items": _ref("ProofNode")},
+                    },
+                },
+            },
+            "truncated": {
+                "type": "boolean",
+                "description": "More solutions exist than 'limit' allowed",
+            },
+        },
+    },
     "ErrorDetail": {
         "type": "object",
         "required": ["status", "message"],
@@ -320,6 +396,7 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}, {}]
+_ADMIN: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 
 
 def _post(op_id: str, summary: str, request: str, response: str, tag: str) -> dict[str, Any]:
@@ -483,6 +560,21 @@ def _document() -> dict[str, Any]:
                 "responses": {
                     "200": _json(_ref("Policies"), "The policy store"),
                     **_errors(401, 429),
+                },
+            }
+        },
+        "/v1/query": {
+            "post": {
+                "operationId": "query",
+                "summary": "Prove any goal, with its solutions and their proofs (admin keys "
+                "only: SIAMESE_ADMIN_KEYS)",
+                "tags": ["admin"],
+                "security": _ADMIN,
+                "parameters": [_REQUEST_ID],
+                "requestBody": _body("QueryRequest"),
+                "responses": {
+                    "200": _json(_ref("QueryResponse"), "The solutions", _ECHO),
+                    **_errors(400, 401, 403, 413, 422, 429, 500, 503),
                 },
             }
         },

@@ -1,0 +1,182 @@
+"""``POST /v1/query``: any goal, proved for an administrator, with its solutions and proofs
+(what ``siamese query`` does from the files, against the policy set that is serving)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from starlette.routing import Route
+
+from ..decision.service import NotReady
+from ..engine.ast import BodyItem, Goal, Not, Or
+from ..engine.errors import EngineError, LimitExceeded, PolicySyntaxError
+from ..engine.program import Program
+from ..engine.proof import ProofNode
+from ..engine.solver import Query, compile_query
+from ..engine.terms import format_term, resolve, to_json
+from ..engine.textsyntax import parse_goals
+from ..policy.lint import BUILTIN_ARITIES
+from .asgi import Call, Reply
+from .context import Context
+from .responses import ApiError
+
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "refusal", "routes"]
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+# proof levels in an answer: two JSON levels each, under the 255 that orjson writes
+MAX_PROOF_DEPTH = 100
+SOURCE = "<query>"
+
+
+def _goals(items: Iterable[BodyItem]) -> Iterable[Goal]:
+    """Every goal the query calls, those inside ``not`` and ``;`` included."""
+    for item in items:
+        if isinstance(item, Goal):
+            yield item
+        elif isinstance(item, Not):
+            yield from _goals(item.body)
+        elif isinstance(item, Or):
+            for branch in item.branches:
+                yield from _goals(branch)
+
+
+def refusal(items: Iterable[BodyItem], program: Program, allow: Iterable[str]) -> str | None:
+    """Why the query may not run, or None. ``allow`` (SIAMESE_QUERY_ALLOW) names the
+    predicates it may call; empty, every predicate of the policy set. The engine's own
+    built-ins compute on their arguments and are always allowed; an async built-in
+    (``http_get_json``, the operator's) reaches outside the server and must be named."""
+    allowed = frozenset(allow)
+    for goal in _goals(items):
+        name = goal.term.name
+        where = f"{SOURCE}:{goal.line}:{goal.col}"
+        builtin = program.builtins.get(name)
+        if builtin is not None:
+            if builtin.is_async and name not in allowed:
+                return (
+                    f"{where}: built-in '{name}' reaches outside the server: the query may "
+                    "call it only if SIAMESE_QUERY_ALLOW names it"
+                )
+        elif allowed and name not in allowed:
+            return f"{where}: predicate '{name}' is not in SIAMESE_QUERY_ALLOW"
+    return None
+
+
+def _mistake(items: Iterable[BodyItem], program: Program) -> str | None:
+    """A call of a predicate that no policy file defines, or of a built-in with the wrong
+    number of arguments (what ``siamese check`` reports in policy files)."""
+    for goal in _goals(items):
+        t = goal.term
+        n = len(t.args)
+        where = f"{SOURCE}:{goal.line}:{goal.col}"
+        if t.name in program.builtins:
+            fixed = BUILTIN_ARITIES.get(t.name)
+            if fixed is not None and n not in fixed:
+                want = " or ".join(map(str, fixed))
+                return f"{where}: built-in '{t.name}' takes {want} arguments, not {n}"
+        elif (t.name, n) not in program.predicates:
+            # refused before compiling: compiling the call would add the predicate to the
+            # serving program, which requests never change
+            return f"{where}: unknown predicate {t.name}/{n}: no policy file defines it"
+    return None
+
+
+def _proof(node: ProofNode, depth: int = 0) -> dict[str, Any]:
+    """``node.to_dict()``, with the subproofs below ``MAX_PROOF_DEPTH`` levels left out
+    (``"truncated": true``): a recursion over a long chain proves thousands of levels."""
+    if not node.children:
+        return node.to_dict()
+    out = dataclasses.replace(node, children=[]).to_dict()
+    if depth >= MAX_PROOF_DEPTH:
+        out["truncated"] = True
+    else:
+        out["children"] = [_proof(c, depth + 1) for c in node.children]
+    return out
+
+
+def _request(body: Any) -> tuple[str, Any, int, bool]:
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    text = body.get("query")
+    if not isinstance(text, str) or not text.strip():
+        raise ApiError(
+            400, "'query' must be a non-empty string of goals, e.g. 'member_of(alice, ?g)'"
+        )
+    data = body.get("input")
+    if data is not None and not isinstance(data, dict):
+        raise ApiError(400, "'input' must be an object (the request that input(Path, ?V) reads)")
+    limit = body.get("limit", DEFAULT_LIMIT)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise ApiError(400, f"'limit' must be an integer from 1 to {MAX_LIMIT}")
+    explain = body.get("explain", True)
+    if not isinstance(explain, bool):
+        raise ApiError(400, "'explain' must be true or false")
+    return text, data, limit, explain
+
+
+def routes(ctx: Context) -> list[Route]:
+    async def query(call: Call) -> Reply:
+        ctx.admit_admin(call)
+        text, data, limit, explain = _request(await ctx.read(call))
+        policy = ctx.store.get()  # one revision for the whole query
+        if policy is None:
+            raise NotReady("no policy set is loaded")
+        program = policy.program
+        try:
+            items, names = parse_goals(text, SOURCE)
+        except PolicySyntaxError as e:
+            raise ApiError(400, f"{e.location}: {e.message}") from None
+        except RecursionError:  # parentheses nested past what the parser can follow
+            raise ApiError(400, f"{SOURCE}: the query is nested too deeply") from None
+        refused = refusal(items, program, ctx.settings.query_allow)
+        if refused is not None:
+            raise ApiError(403, refused)
+        mistake = _mistake(items, program)
+        if mistake is not None:
+            raise ApiError(400, mistake)
+        try:
+            goals = compile_query(program, items)
+        except EngineError as e:
+            raise ApiError(400, f"{SOURCE}: {e}") from None
+        q = Query(program, goals, limits=ctx.settings.limits(), input=data, proofs=explain)
+        visible = {n: v for n, v in names.items() if n != "_"}
+        solutions: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        truncated = False
+        solve = q.solve()
+        try:
+            async for _ in solve:
+                values = {n: resolve(v) for n, v in visible.items()}
+                # one answer per distinct binding, as siamese query prints them
+                key = repr(sorted((n, format_term(v)) for n, v in values.items()))
+                if key in seen:
+                    continue
+                if len(solutions) == limit:
+                    truncated = True
+                    break
+                seen.add(key)
+                solution: dict[str, Any] = {"bindings": {n: to_json(v) for n, v in values.items()}}
+                if explain:
+                    solution["proof"] = [_proof(node) for node in q.proof()]
+                solutions.append(solution)
+        except LimitExceeded as e:
+            raise ApiError(
+                422, f"query stopped: limit exceeded ({e.limit}: {e.value}); narrow the query"
+            ) from None
+        except EngineError as e:
+            raise ApiError(422, f"query failed: {e}") from None
+        except RecursionError:
+            raise ApiError(422, "query failed: a solution is nested too deeply") from None
+        finally:
+            await solve.aclose()
+        answer = {"revision": policy.revision, "solutions": solutions, "truncated": truncated}
+        try:
+            body = orjson.dumps(answer)
+        except orjson.JSONEncodeError as e:  # a value nested too deeply, e.g. fetched JSON
+            raise ApiError(422, f"the solutions cannot be written as JSON: {e}") from None
+        return 200, orjson.Fragment(body), []
+
+    return [Route("/v1/query", ctx.endpoint("query", query), methods=["POST"], name="query")]
