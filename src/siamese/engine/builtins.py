@@ -441,6 +441,17 @@ def b_input(q: Any, args: tuple[Any, ...]) -> bool:
     return found and bool(q.unify(args[1], from_json(value)))
 
 
+# built-ins whose arity is fixed (custom ones are not checked)
+BUILTIN_ARITIES: dict[str, tuple[int, ...]] = {
+    "eq": (2,), "neq": (2,), "gt": (2,), "gte": (2,), "lt": (2,), "lte": (2,),
+    "member": (2,), "in": (2,), "length": (2,), "add": (3,), "sub": (3,), "mul": (3,),
+    "div": (3,), "mod": (3,), "is": (2,), "startswith": (2,), "endswith": (2,),
+    "contains": (2,), "lower": (2,), "upper": (2,), "concat": (3,), "split": (3,),
+    "glob": (2,), "regex": (2,), "cidr": (2,), "path_match": (2, 3), "now": (1,),
+    "time_between": (2,), "input": (2,),
+}
+
+
 DEFAULT_BUILTINS: dict[str, Builtin] = {
     b.name: b
     for b in [

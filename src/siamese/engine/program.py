@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from .ast import BodyItem, Clause, FactBlock, Goal, Not, Or, ProgramItem
-from .builtins import Builtin
+from .builtins import BUILTIN_ARITIES, DEFAULT_BUILTINS, Builtin
 from .errors import EngineError, PolicySyntaxError
 from .terms import JsonMap, Struct, Term, Var
 
@@ -291,26 +291,38 @@ class Program:
     def _compile(self, clause: Clause, index: int) -> CompiledClause:
         slots: dict[Var, Slot] = {}
         head = tuple(_template(a, slots) for a in clause.head.args)
-        body = tuple(self._compile_item(b, slots) for b in clause.body)
+        body = tuple(self._compile_item(b, slots, clause.source) for b in clause.body)
         return CompiledClause(clause, [s.name for s in slots.values()], head, body, index)
 
     def compile_body(self, items: Iterable[BodyItem], slots: dict[Var, Slot]) -> tuple[Any, ...]:
         """Compile a query body; ``slots`` maps the query's variables (extended in place)."""
         return tuple(self._compile_item(b, slots) for b in items)
 
-    def _compile_item(self, item: BodyItem, slots: dict[Var, Slot]) -> tuple[Any, ...]:
+    def _compile_item(
+        self, item: BodyItem, slots: dict[Var, Slot], source: str = "<query>"
+    ) -> tuple[Any, ...]:
         if type(item) is Goal:
             t = item.term
             args = tuple(_template(a, slots) for a in t.args)
             b = self.builtins.get(t.name)
             if b is not None:
+                fixed = BUILTIN_ARITIES.get(t.name)
+                if fixed is not None and len(t.args) not in fixed and b is DEFAULT_BUILTINS.get(
+                    t.name
+                ):
+                    want = " or ".join(map(str, fixed))
+                    raise PolicySyntaxError(
+                        source, item.line, item.col,
+                        f"built-in '{t.name}' takes {want} arguments, not {len(t.args)}",
+                    )
                 return (BUILTIN, b, args, item)
             return (CALL, self.predicate(t.name, len(t.args)), args, item)
         if type(item) is Not:
-            return (NOT, tuple(self._compile_item(b, slots) for b in item.body), None, item)
+            return (NOT, tuple(self._compile_item(b, slots, source) for b in item.body), None, item)
         if type(item) is Or:
             branches = tuple(
-                tuple(self._compile_item(b, slots) for b in branch) for branch in item.branches
+                tuple(self._compile_item(b, slots, source) for b in branch)
+                for branch in item.branches
             )
             return (OR, branches, None, item)
         raise EngineError(f"not a body item: {item!r}")

@@ -8,6 +8,7 @@ from typing import Any
 from .ast import Clause
 from .terms import Struct, format_term, to_json
 
+MAX_PROOF_DEPTH = 100  # levels of a proof tree in an explanation
 MAX_GOAL_TEXT = 300  # a goal holding a fetched document must not bloat every explanation
 
 
@@ -32,7 +33,9 @@ class ProofNode:
         text = self.goal if isinstance(self.goal, str) else format_term(self.goal)
         return shorten(text)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, depth: int = MAX_PROOF_DEPTH) -> dict[str, Any]:
+        """The proof as JSON-ready dicts; below ``depth`` levels a node says ``truncated``
+        (JSON encoders stop at a few hundred levels of nesting, proofs need not)."""
         d: dict[str, Any] = {"goal": self.goal_text, "kind": self.kind}
         if self.rule is not None:
             d["rule"] = self.rule
@@ -41,7 +44,10 @@ class ProofNode:
         if self.clause is not None and self.clause.description:
             d["description"] = self.clause.description
         if self.children:
-            d["children"] = [c.to_dict() for c in self.children]
+            if depth <= 1:
+                d["truncated"] = True
+            else:
+                d["children"] = [c.to_dict(depth - 1) for c in self.children]
         return d
 
     def rule_ids(self) -> list[str]:

@@ -252,7 +252,8 @@ def _describe(tok: Token) -> str:
     return repr(tok[4]) if "'" not in tok[4] else f'"{tok[4]}"'
 
 
-MAX_NESTING = 200  # lists in lists in ..., parentheses in parentheses in ...
+MAX_NESTING = 64  # lists in lists in ..., parentheses in parentheses in ... (each level
+# costs the recursive-descent parser several Python frames)
 
 
 class _Parser:
