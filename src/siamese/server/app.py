@@ -93,7 +93,12 @@ def create_app(
         service=service,
         audit=audit or no_audit,
         watcher=watcher,
-        metrics=Metrics(store, service, http=http.stats if http is not None else None),
+        metrics=Metrics(
+            store,
+            service,
+            http=http.stats if http is not None else None,
+            audit=_status_of(all_services.get("audit")),
+        ),
         callers=callers,
         verifier=verifier,
         limiter=limiter,
@@ -288,3 +293,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "server_header": False,
         "timeout_graceful_shutdown": 10,
     }
+
+
+def _status_of(service: Any) -> Callable[[], Mapping[str, Any]] | None:
+    """A service's status() for the metrics, when it has one (the decision log does)."""
+    status = getattr(service, "status", None)
+    return status if callable(status) else None

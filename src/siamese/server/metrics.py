@@ -70,10 +70,12 @@ class Metrics(Collector):
         service: DecisionService,
         *,
         http: Callable[[], Mapping[str, Any]] | None = None,
+        audit: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         self.store = store
         self.service = service
         self.http = http
+        self.audit = audit
         self.decisions: dict[tuple[str, str], int] = {
             (e, r): 0 for r in ("allow", "deny") for e in ENDPOINTS
         }
@@ -129,6 +131,7 @@ class Metrics(Collector):
         yield from self._store()
         yield from self._cache()
         yield from self._http()
+        yield from self._audit()
 
     def _store(self) -> Iterator[Any]:
         store = self.store
@@ -181,6 +184,23 @@ class Metrics(Collector):
         yield GaugeMetricFamily(
             "siamese_decision_cache_max_size", "Capacity of the decision cache", value=cache.maxsize
         )
+
+    def _audit(self) -> Iterator[Any]:
+        """The decision log's status (:meth:`siamese.audit.log.AuditLog.status`)."""
+        if self.audit is None:
+            return
+        st = self.audit()
+        yield CounterMetricFamily("siamese_audit_events_written",
+                                  "Decision events written to the decision log",
+                                  value=st["written"])
+        yield CounterMetricFamily("siamese_audit_events_lost",
+                                  "Decision events that could not be written (disk full, "
+                                  "permission lost, queue full)", value=st["lost"])
+        yield GaugeMetricFamily("siamese_audit_queue_size",
+                                "Decision events waiting to be written", value=st["queued"])
+        yield GaugeMetricFamily("siamese_audit_degraded",
+                                "1 while the decision log cannot be written, else 0",
+                                value=1 if st["state"] == "degraded" else 0)
 
     def _http(self) -> Iterator[Any]:
         if self.http is None:
