@@ -133,3 +133,20 @@ def test_redaction_of_tokens_authorization_and_configured_names() -> None:
                                    "reason", "explanation", "cached", "latency_us", "rule_ids"])
 def test_an_event_has_every_field_of_the_spec(field: str) -> None:
     assert field in decision_event(decision(1), now=1.0)
+
+
+@pytest.mark.parametrize("secret", [False, True])
+def test_the_log_line_is_the_event_redacted(secret: bool) -> None:
+    import orjson
+
+    from siamese.audit.event import event_line
+
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    context = {"note": token, "Cookie": "s=1"} if secret else {"ip": "10.1.2.3"}
+    d = decision(3, **context)
+    redact = Redactor()
+    line = event_line(d, now=5.0, redact=redact)
+    assert line.endswith(b"\n")
+    assert orjson.loads(line) == orjson.loads(orjson.dumps(decision_event(d, now=5.0,
+                                                                           redact=redact)))
+    assert (token.encode() in line) is False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time as _time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -31,6 +31,17 @@ class Redactor:
 
     def __init__(self, names: Iterable[str] = DEFAULT_REDACT) -> None:
         self.names = frozenset(n.lower() for n in names)
+        # what a serialised value must contain for the walk to have anything to redact
+        keys = b"|".join(re.escape(n.encode()) for n in sorted(self.names))
+        self._suspect = re.compile(rb'"(?:' + keys + rb')":|eyJ', re.IGNORECASE)
+
+    def dumps(self, value: Any) -> bytes:
+        """``value`` redacted, as JSON. Most requests hold no secret: one scan of their JSON
+        says so, and only the others are walked."""
+        raw = orjson.dumps(value)
+        if self._suspect.search(raw) is None:
+            return raw
+        return orjson.dumps(self(value))
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, dict):
@@ -58,7 +69,7 @@ def iso_time(t: float) -> str:
 
 
 def decision_event(decision: Decision, *, now: float | None = None,
-                   redact: Redactor | None = None) -> dict[str, Any]:
+                   redact: Callable[[Any], Any] | None = None) -> dict[str, Any]:
     o = decision.outcome
     r = decision.request
     event: dict[str, Any] = {
@@ -81,10 +92,15 @@ def decision_event(decision: Decision, *, now: float | None = None,
     return event
 
 
+def _KEEP(value: Any) -> Any:
+    return value
+
+
 def event_line(decision: Decision, *, now: float, redact: Redactor) -> bytes:
     """The event as one JSON line. The explanation is serialised once per outcome: the
     cache answers many decisions with one outcome, and its explanation is the bulk."""
-    event = decision_event(decision, now=now, redact=redact)
+    event = decision_event(decision, now=now, redact=_KEEP)
+    event["request"] = orjson.Fragment(redact.dumps(decision.request.input))
     cache = decision.outcome.explanation_json
     if not cache:
         cache.append(orjson.dumps(decision.outcome.explanation))
