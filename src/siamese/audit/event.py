@@ -22,6 +22,7 @@ DEFAULT_REDACT = frozenset({
     "apikey", "password", "passwd", "secret", "client_secret", "token", "access_token",
     "refresh_token", "id_token", "session",
 })
+_JSON_KEY = re.compile(rb'"([^"\\]*)":')  # the keys of compact JSON (orjson's output)
 _JWT = re.compile(r"^eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 
 
@@ -31,17 +32,16 @@ class Redactor:
 
     def __init__(self, names: Iterable[str] = DEFAULT_REDACT) -> None:
         self.names = frozenset(n.lower() for n in names)
-        # what a serialised value must contain for the walk to have anything to redact
-        keys = b"|".join(re.escape(n.encode()) for n in sorted(self.names))
-        self._suspect = re.compile(rb'"(?:' + keys + rb')":|eyJ', re.IGNORECASE)
+        self._names_b = frozenset(n.encode() for n in self.names)
 
     def dumps(self, value: Any) -> bytes:
         """``value`` redacted, as JSON. Most requests hold no secret: one scan of their JSON
         says so, and only the others are walked."""
         raw = orjson.dumps(value)
-        if self._suspect.search(raw) is None:
-            return raw
-        return orjson.dumps(self(value))
+        low = raw.lower()
+        if b"eyj" in low or not self._names_b.isdisjoint(_JSON_KEY.findall(low)):
+            return orjson.dumps(self(value))
+        return raw
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, dict):
