@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .engine.errors import EngineError, LimitExceeded
-from .engine.solver import Limits, Query
-from .engine.terms import format_term, resolve, to_json
+from .engine.solver import Limits, Query, distinct_solutions
+from .engine.terms import format_term, to_json
 
 if TYPE_CHECKING:
     from .engine.builtins import Builtin
@@ -92,17 +92,10 @@ def cmd_query(args: argparse.Namespace) -> int:
     async def run() -> None:
         q = Query(program, goals, limits=_limits(args), input=input_data, proofs=args.explain)
         shown = 0
-        seen: set[str] = set()
         out = sys.stdout
-        visible = {n: v for n, v in names.items() if n != "_"}
-        solve = q.solve()
+        solutions = distinct_solutions(q, names)
         try:
-            async for _ in solve:
-                values = {n: resolve(v) for n, v in visible.items()}
-                key = repr(sorted((n, format_term(v)) for n, v in values.items()))
-                if key in seen:
-                    continue
-                seen.add(key)
+            async for values in solutions:
                 shown += 1
                 if args.json:
                     rec: dict[str, Any] = {n: to_json(v) for n, v in values.items()}
@@ -118,7 +111,7 @@ def cmd_query(args: argparse.Namespace) -> int:
                 if args.limit and shown >= args.limit:
                     break
         finally:
-            await solve.aclose()
+            await solutions.aclose()
         if not shown:
             if args.json:
                 out.write(json.dumps({"solutions": 0}) + "\n")

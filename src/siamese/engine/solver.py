@@ -1175,6 +1175,26 @@ def proof_from_events(events: Any, program: Program) -> list[ProofNode]:
     return root
 
 
+async def distinct_solutions(q: Query, names: dict[str, Var]) -> AsyncGenerator[dict[str, Any]]:
+    """Each distinct binding of the named variables (``_`` left out), resolved, in the order
+    found. The query's bindings stay live while the caller holds a solution (for proofs)."""
+    from .terms import format_term
+
+    visible = {n: v for n, v in names.items() if n != "_"}
+    seen: set[str] = set()
+    solve = q.solve()
+    try:
+        async for _ in solve:
+            values = {n: resolve(v) for n, v in visible.items()}
+            key = repr(sorted((n, format_term(v)) for n, v in values.items()))
+            if key in seen:
+                continue
+            seen.add(key)
+            yield values
+    finally:
+        await solve.aclose()
+
+
 def compile_query(program: Program, items: Any) -> tuple[Any, ...]:
     """Runtime goals for parsed body items; the items' own variables stay the query's."""
     slots: dict[Var, Slot] = {}

@@ -615,23 +615,15 @@ class _Parser:
         )
 
     def args(self, in_expr: bool = False) -> tuple[Term, ...]:
-        self.advance()  # '('
-        if self.tok[0] == ")":
-            self.advance()
-            return ()
-        item = self.expr if in_expr else self.term
-        items = [item()]
-        while self.tok[0] == ",":
-            self.advance()
-            items.append(item())
-        if self.tok[0] != ")":
-            self.expected("',' or ')'")
-        self.advance()
-        return tuple(items)
+        return self.items(")", in_expr)
 
     def list_term(self, in_expr: bool = False) -> tuple[Term, ...]:
-        self.advance()  # '['
-        if self.tok[0] == "]":
+        return self.items("]", in_expr)
+
+    def items(self, close: str, in_expr: bool) -> tuple[Term, ...]:
+        """Comma-separated terms after an opening bracket, up to ``close``."""
+        self.advance()  # '(' or '['
+        if self.tok[0] == close:
             self.advance()
             return ()
         item = self.expr if in_expr else self.term
@@ -639,8 +631,8 @@ class _Parser:
         while self.tok[0] == ",":
             self.advance()
             items.append(item())
-        if self.tok[0] != "]":
-            self.expected("',' or ']'")
+        if self.tok[0] != close:
+            self.expected(f"',' or '{close}'")
         self.advance()
         return tuple(items)
 

@@ -15,8 +15,8 @@ from ..engine.ast import BodyItem, Goal, Not, Or
 from ..engine.errors import EngineError, LimitExceeded, PolicySyntaxError
 from ..engine.program import Program
 from ..engine.proof import ProofNode
-from ..engine.solver import Query, compile_query
-from ..engine.terms import format_term, resolve, to_json
+from ..engine.solver import Query, compile_query, distinct_solutions
+from ..engine.terms import to_json
 from ..engine.textsyntax import parse_goals
 from ..policy.lint import BUILTIN_ARITIES
 from .asgi import Call, Reply
@@ -142,22 +142,15 @@ def routes(ctx: Context) -> list[Route]:
         except EngineError as e:
             raise ApiError(400, f"{SOURCE}: {e}") from None
         q = Query(program, goals, limits=ctx.settings.limits(), input=data, proofs=explain)
-        visible = {n: v for n, v in names.items() if n != "_"}
         solutions: list[dict[str, Any]] = []
-        seen: set[str] = set()
         truncated = False
-        solve = q.solve()
+        # one answer per distinct binding, as siamese query prints them
+        solve = distinct_solutions(q, names)
         try:
-            async for _ in solve:
-                values = {n: resolve(v) for n, v in visible.items()}
-                # one answer per distinct binding, as siamese query prints them
-                key = repr(sorted((n, format_term(v)) for n, v in values.items()))
-                if key in seen:
-                    continue
+            async for values in solve:
                 if len(solutions) == limit:
                     truncated = True
                     break
-                seen.add(key)
                 solution: dict[str, Any] = {"bindings": {n: to_json(v) for n, v in values.items()}}
                 if explain:
                     solution["proof"] = [_proof(node) for node in q.proof()]
