@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -38,17 +39,23 @@ class AuditLog:
         *,
         required: bool = False,
         queue_size: int = 100_000,
-        batch: int = 512,
+        batch: int = 4096,
+        linger: float = 0.002,
         redact: Redactor | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.sink = sink
         self.required = required
         self.batch = batch
+        # how long the writer lets events gather after the first one: one write (a thread
+        # hop, a wake-up of the loop) per event would cost more than the event itself
+        self.linger = linger
         self.redact = redact or Redactor()
         self.clock = clock
-        self._queue: asyncio.Queue[tuple[bytes, asyncio.Future[bool] | None]] | None = None
+        self._buf: deque[tuple[bytes, asyncio.Future[bool] | None]] = deque()
         self._queue_size = queue_size
+        self._wake: asyncio.Event | None = None
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.written = 0
         self.lost = 0
@@ -65,23 +72,26 @@ class AuditLog:
             "state": self.state,
             "written": self.written,
             "lost": self.lost,
-            "queued": self._queue.qsize() if self._queue else 0,
+            "queued": len(self._buf),
             "required": self.required,
             "error": self.error,
         }
 
     async def start(self) -> None:
-        self._queue = asyncio.Queue(self._queue_size)
+        self._wake = asyncio.Event()
+        self._stopping = False
         self._task = asyncio.create_task(self._writer(), name="siamese-audit-writer")
 
     async def stop(self) -> None:
         """Write everything queued, then stop."""
-        if self._task is None or self._queue is None:
+        if self._task is None or self._wake is None:
             return
-        await self._queue.put((b"", None))  # the stop marker, after every queued event
+        self._stopping = True
+        self._wake.set()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        self._wake = None
         self.sink.close()
 
     def __call__(self, decision: Decision) -> asyncio.Future[bool] | None:
@@ -91,52 +101,53 @@ class AuditLog:
         fut: asyncio.Future[bool] | None = None
         if self.required:
             fut = asyncio.get_running_loop().create_future()
-        q = self._queue
-        if q is None:
+        wake = self._wake
+        if wake is None or self._stopping:
             self.lost += 1
-            if fut is not None:
-                fut.set_result(False)
-            return fut
-        try:
-            q.put_nowait((line, fut))
-        except asyncio.QueueFull:
+        elif len(self._buf) >= self._queue_size:
             self.lost += 1
             self.error = "audit queue full"
-            if fut is not None:
-                fut.set_result(False)
+        else:
+            self._buf.append((line, fut))
+            if not wake.is_set():
+                wake.set()
+            return fut
+        if fut is not None:
+            fut.set_result(False)
         return fut
 
     async def _writer(self) -> None:
-        q = self._queue
-        assert q is not None
-        stopping = False
-        while not stopping:
-            items = [await q.get()]
-            while len(items) < self.batch and not q.empty():
-                items.append(q.get_nowait())
-            for i, (line, _) in enumerate(items):
-                if not line:  # the stop marker: nothing can be queued behind it
-                    stopping = True
-                    self._queue = None
-                    items = items[:i] + items[i + 1 :]
-                    break
-            if not items:
-                continue
-            data = b"".join(line for line, _ in items)
-            try:
-                await asyncio.to_thread(self.sink.write, data)
-            except Exception as e:  # OSError mostly: keep serving, count, report
-                self.lost += len(items)
-                if self.error is None:
-                    log.error("audit log write failed: %s", e)
-                self.error = f"{type(e).__name__}: {e}"
-                ok = False
-            else:
-                self.written += len(items)
-                if self.error is not None:
-                    log.warning("audit log writable again")
-                self.error = None
-                ok = True
-            for _, fut in items:
-                if fut is not None and not fut.done():
-                    fut.set_result(ok)
+        wake = self._wake
+        assert wake is not None
+        buf = self._buf
+        while True:
+            await wake.wait()
+            if self.linger and not self._stopping:
+                await asyncio.sleep(self.linger)
+            wake.clear()
+            while buf:
+                n = min(len(buf), self.batch)
+                items = [buf.popleft() for _ in range(n)]
+                await self._write(items)
+            if self._stopping:
+                return
+
+    async def _write(self, items: list[tuple[bytes, asyncio.Future[bool] | None]]) -> None:
+        data = b"".join(line for line, _ in items)
+        try:
+            await asyncio.to_thread(self.sink.write, data)
+        except Exception as e:  # OSError mostly: keep serving, count, report
+            self.lost += len(items)
+            if self.error is None:
+                log.error("audit log write failed: %s", e)
+            self.error = f"{type(e).__name__}: {e}"
+            ok = False
+        else:
+            self.written += len(items)
+            if self.error is not None:
+                log.warning("audit log writable again")
+            self.error = None
+            ok = True
+        for _, fut in items:
+            if fut is not None and not fut.done():
+                fut.set_result(ok)
