@@ -304,3 +304,22 @@ async def test_async_builtin_that_never_returns_times_out() -> None:
     with pytest.raises(LimitExceeded) as err:
         await e.exists("p")
     assert err.value.limit == "timeout"
+
+
+def test_a_tabled_answer_with_a_free_variable_matches_a_bound_call() -> None:
+    # any(a, ?w) holds for every ?w: its table answer keeps ?w free, and a call that binds
+    # it must still match (by unification, and not by a lookup of ground answers)
+    e = engine(
+        """
+        link(a, b). link(b, a). link(a, c). link(a, d). link(a, e). link(a, f).
+        reach(?x, ?y) :- link(?x, ?y).
+        reach(?x, ?y) :- reach(?x, ?z), link(?z, ?y).
+        any(?x, ?w) :- reach(?x, ?z), anyx(?x, ?w).
+        anyx(?x, ?w) :- any(?x, ?w).
+        anyx(?x, ?w) :- link(?x, ?w).
+        anyx(?x, ?w) :- link(?x, _).
+        """
+    )
+    assert e.solve("any(a, zzz)") == [{}]
+    assert e.solve("any(a, b)") == [{}]
+    assert e.solve("any(q, zzz)") == []

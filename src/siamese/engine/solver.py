@@ -307,7 +307,8 @@ def _candidates(pred: Predicate, args: tuple[Any, ...]) -> Any:
 
 
 def _match(args: tuple[Any, ...], row: tuple[Any, ...], trail: list[Var]) -> bool:
-    """Unify a call's arguments with a ground row (the caller undoes on failure)."""
+    """Unify a call's arguments with a fact row or a table answer (the caller undoes on
+    failure). Rows are ground; an answer may hold variables, which only ``_unify`` binds."""
     for a, v in zip(args, row):
         while type(a) is Var:
             r = a.ref
@@ -322,7 +323,8 @@ def _match(args: tuple[Any, ...], row: tuple[Any, ...], trail: list[Var]) -> boo
             if type(a) is str:
                 if type(v) is str and a == v:
                     continue
-                return False
+                if type(v) is not Var:
+                    return False
             if not _unify(a, v, trail):
                 return False
     return True
@@ -355,7 +357,9 @@ def _copy_events(events: Any, mapping: dict[Var, Var]) -> Any:
 
 
 class Table:
-    __slots__ = ("answers", "args", "complete", "consumers", "key", "pred", "proofs", "seen")
+    __slots__ = (
+        "answers", "args", "complete", "consumers", "ground", "key", "pred", "proofs", "seen"
+    )
 
     def __init__(self, pred: Predicate, key: Any, args: tuple[Any, ...], proofs: bool) -> None:
         self.pred = pred
@@ -365,6 +369,7 @@ class Table:
         self.seen: set[Any] = set()
         self.consumers: list[_Consumer] = []
         self.complete = False
+        self.ground = True  # every answer ground: a fully bound call is then a set lookup
         self.proofs: dict[Any, ProofNode] | None = {} if proofs else None
 
 
@@ -592,7 +597,7 @@ class Query:
                     if pred.tabled and op == CALL:
                         table = yield from self._table_for(node, events)
                         if table is not None and table.answers:
-                            if table.complete and len(table.answers) > 4:
+                            if table.complete and table.ground and len(table.answers) > 4:
                                 # a call with every argument bound is a set lookup
                                 k = _ground_key(args)
                                 if k is not None:
@@ -724,20 +729,7 @@ class Query:
                     while i < len(answers):
                         ans = answers[i]
                         i += 1
-                        for a, v in zip(args, ans):
-                            while type(a) is Var:
-                                r = a.ref
-                                if r is UNBOUND:
-                                    a.ref = v
-                                    trail.append(a)
-                                    break
-                                a = r
-                            else:
-                                if a is v or (type(a) is str and type(v) is str and a == v):
-                                    continue
-                                if type(a) is str or not _unify(a, v, trail):
-                                    break
-                        else:
+                        if _match(args, ans, trail):
                             found = True
                             break
                         if len(trail) > mark:
@@ -987,6 +979,7 @@ class Query:
         if not atomic and not all(is_ground(a) for a in ans):
             mapping: dict[Var, Var] = {}
             ans = tuple([copy_term(a, mapping) for a in ans])
+            t.ground = False
         t.answers.append(ans)
         if t.proofs is not None:
             nodes = proof_from_events(events, self.program)
