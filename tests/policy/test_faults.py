@@ -10,18 +10,15 @@ from pathlib import Path
 from siamese.policy.store import PolicyStore
 from siamese.policy.watcher import PolicyWatcher
 
-from .test_watcher import WAIT, Harness
+from .test_watcher import WAIT, watching
 
 
 async def test_a_deleted_directory_keeps_the_last_good_set_and_recovers(tmp_path: Path) -> None:
     root = tmp_path / "policies"
     root.mkdir()
     (root / "a.rules").write_text("allow(alice, read, doc).\n")
-    h = Harness(root)
-    assert h.store.load_sync().ok
-    good = h.store.revision
-    await h.watcher.start()
-    try:
+    async with watching(root) as h:
+        good = h.store.revision
         shutil.rmtree(root)
         await h.until(lambda: h.store.last_error is not None)
         assert h.store.revision == good and h.store.get() is not None
@@ -29,11 +26,8 @@ async def test_a_deleted_directory_keeps_the_last_good_set_and_recovers(tmp_path
         # the directory comes back (a redeploy): the watcher picks it up again
         root.mkdir()
         (root / "a.rules").write_text("allow(alice, read, doc).\nallow(bob, read, doc).\n")
-
         await h.until(lambda: h.store.revision != good)  # the watcher retries every second
         assert h.store.last_error is None
-    finally:
-        await h.watcher.stop()
 
 
 async def test_an_unreadable_file_keeps_the_last_good_set(tmp_path: Path) -> None:

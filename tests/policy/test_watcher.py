@@ -4,6 +4,7 @@ change and a Kubernetes ConfigMap ``..data`` swap. Waits on reload events, never
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -46,11 +47,9 @@ class Harness:
         await asyncio.wait_for(self.store.wait_attempts(n + 1), WAIT)
 
 
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    root = tmp_path / "policies"
-    root.mkdir()
-    (root / "a.rules").write_text("allow(alice, read, doc).\n")
+@contextlib.asynccontextmanager
+async def watching(root: Path) -> AsyncIterator[Harness]:
+    """A store loaded from ``root`` and its watcher running, stopped on the way out."""
     h = Harness(root)
     assert h.store.load_sync().ok
     await h.watcher.start()
@@ -58,6 +57,15 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
         yield h
     finally:
         await h.watcher.stop()
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    root = tmp_path / "policies"
+    root.mkdir()
+    (root / "a.rules").write_text("allow(alice, read, doc).\n")
+    async with watching(root) as h:
+        yield h
 
 
 async def test_an_edit_is_served_after_the_swap(harness: Harness) -> None:
@@ -113,13 +121,8 @@ async def configmap(tmp_path: Path) -> AsyncIterator[Harness]:
     (root / "..2024_01" / "a.rules").write_text("allow(alice, read, doc).\n")
     (root / "..data").symlink_to("..2024_01")
     (root / "a.rules").symlink_to("..data/a.rules")
-    h = Harness(root)
-    assert h.store.load_sync().ok
-    await h.watcher.start()
-    try:
+    async with watching(root) as h:
         yield h
-    finally:
-        await h.watcher.stop()
 
 
 async def test_a_configmap_data_swap_gives_exactly_one_new_revision(configmap: Harness) -> None:

@@ -64,25 +64,20 @@ _DECISION_ERRORS = (400, 401, 413, 429, 500, 503)
 
 _ENTITY_PROPS = {"type": "object", "additionalProperties": True}
 
+# a subject and a resource have the same shape in AuthZEN
+_ENTITY: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "id"],
+    "properties": {
+        "type": {"type": "string"},
+        "id": {"type": "string", "minLength": 1},
+        "properties": _ENTITY_PROPS,
+    },
+}
+
 _SCHEMAS: dict[str, Any] = {
-    "Subject": {
-        "type": "object",
-        "required": ["type", "id"],
-        "properties": {
-            "type": {"type": "string"},
-            "id": {"type": "string", "minLength": 1},
-            "properties": _ENTITY_PROPS,
-        },
-    },
-    "Resource": {
-        "type": "object",
-        "required": ["type", "id"],
-        "properties": {
-            "type": {"type": "string"},
-            "id": {"type": "string", "minLength": 1},
-            "properties": _ENTITY_PROPS,
-        },
-    },
+    "Subject": _ENTITY,
+    "Resource": _ENTITY,
     "Action": {
         "type": "object",
         "required": ["name"],
