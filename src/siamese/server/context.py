@@ -138,6 +138,13 @@ class Context:
         settings = self.settings
         return parse_json(await call.body(settings.max_body_bytes), settings.max_json_depth)
 
+    async def read_object(self, call: Call) -> dict[str, Any]:
+        """The request's JSON body, which must be an object (else 400)."""
+        body = await self.read(call)
+        if not isinstance(body, dict):
+            raise ApiError(400, "request body must be a JSON object")
+        return body
+
     async def answered(self, decision: Decision, endpoint: str) -> Decision:
         """Every decision goes to the audit callable before it is answered, then to the
         metrics. The decision to answer with is returned: a deny instead when the audit

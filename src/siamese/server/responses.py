@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-__all__ = ["ApiError", "JSONResponse", "error_response"]
+__all__ = ["ApiError", "JSONResponse", "bounded_int", "error_response"]
 
 
 class JSONResponse(Response):
@@ -34,3 +34,10 @@ def error_response(
     """``{"error": {"status": ..., "message": ...}}``: the shape of a failed item in an AuthZEN
     batch, used for every error of the decision API."""
     return JSONResponse({"error": {"status": status, "message": message}}, status, headers=headers)
+
+
+def bounded_int(value: Any, name: str, low: int, high: int) -> int:
+    """A JSON integer from ``low`` to ``high`` (booleans are not integers here), else 400."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ApiError(400, f"'{name}' must be an integer from {low} to {high}")
+    return value

@@ -18,7 +18,7 @@ from ..decision.service import NotReady
 from ..engine.errors import EngineError, LimitExceeded
 from .asgi import Call, Reply
 from .context import Context
-from .responses import ApiError, JSONResponse
+from .responses import ApiError, JSONResponse, bounded_int
 
 __all__ = ["MAX_EVALUATIONS", "MAX_PAGE_LIMIT", "evaluation_body", "routes"]
 
@@ -88,9 +88,7 @@ def _page(body: dict[str, Any]) -> tuple[str | None, int]:
     token = page.get("token")
     if token is not None and not isinstance(token, str):
         raise ApiError(400, "'page.token' must be a string")
-    limit = page.get("limit", DEFAULT_PAGE_LIMIT)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_LIMIT:
-        raise ApiError(400, f"'page.limit' must be an integer from 1 to {MAX_PAGE_LIMIT}")
+    limit = bounded_int(page.get("limit", DEFAULT_PAGE_LIMIT), "page.limit", 1, MAX_PAGE_LIMIT)
     return token or None, limit
 
 
@@ -108,9 +106,7 @@ def routes(ctx: Context) -> list[Route]:
 
     async def evaluations(call: Call) -> Reply:
         ctx.admit(call)
-        body = await ctx.read(call)
-        if not isinstance(body, dict):
-            raise ApiError(400, "request body must be a JSON object")
+        body = await ctx.read_object(call)
         items = body.get("evaluations")
         if items is None or items == []:  # AuthZEN: behaves as a single evaluation
             return await decide_one(body, "evaluations")
@@ -152,9 +148,7 @@ def routes(ctx: Context) -> list[Route]:
     def search_route(unknown: str) -> Route:
         async def search(call: Call) -> Reply:
             ctx.admit(call)
-            body = await ctx.read(call)
-            if not isinstance(body, dict):
-                raise ApiError(400, "request body must be a JSON object")
+            body = await ctx.read_object(call)
             token, limit = _page(body)
             req = DecisionRequest.for_search(body, unknown)
             policy = ctx.store.get()  # one revision for the whole search

@@ -77,9 +77,7 @@ def routes(ctx: Context) -> list[Route]:
 
     async def data(call: Call) -> Reply:
         ctx.admit(call)
-        body = await ctx.read(call)
-        if not isinstance(body, dict):
-            raise ApiError(400, "request body must be a JSON object")
+        body = await ctx.read_object(call)
         inp = body.get("input")
         if not isinstance(inp, dict):
             raise ApiError(400, "missing 'input'" if inp is None else "'input' must be an object")

@@ -21,7 +21,7 @@ from ..engine.textsyntax import parse_goals
 from ..policy.lint import BUILTIN_ARITIES
 from .asgi import Call, Reply
 from .context import Context
-from .responses import ApiError
+from .responses import ApiError, bounded_int
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "refusal", "routes"]
 
@@ -97,9 +97,7 @@ def _proof(node: ProofNode, depth: int = 0) -> dict[str, Any]:
     return out
 
 
-def _request(body: Any) -> tuple[str, Any, int, bool]:
-    if not isinstance(body, dict):
-        raise ApiError(400, "request body must be a JSON object")
+def _request(body: dict[str, Any]) -> tuple[str, Any, int, bool]:
     text = body.get("query")
     if not isinstance(text, str) or not text.strip():
         raise ApiError(
@@ -108,9 +106,7 @@ def _request(body: Any) -> tuple[str, Any, int, bool]:
     data = body.get("input")
     if data is not None and not isinstance(data, dict):
         raise ApiError(400, "'input' must be an object (the request that input(Path, ?V) reads)")
-    limit = body.get("limit", DEFAULT_LIMIT)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise ApiError(400, f"'limit' must be an integer from 1 to {MAX_LIMIT}")
+    limit = bounded_int(body.get("limit", DEFAULT_LIMIT), "limit", 1, MAX_LIMIT)
     explain = body.get("explain", True)
     if not isinstance(explain, bool):
         raise ApiError(400, "'explain' must be true or false")
@@ -120,7 +116,7 @@ def _request(body: Any) -> tuple[str, Any, int, bool]:
 def routes(ctx: Context) -> list[Route]:
     async def query(call: Call) -> Reply:
         ctx.admit_admin(call)
-        text, data, limit, explain = _request(await ctx.read(call))
+        text, data, limit, explain = _request(await ctx.read_object(call))
         policy = ctx.store.get()  # one revision for the whole query
         if policy is None:
             raise NotReady("no policy set is loaded")
