@@ -21,7 +21,14 @@ from .engine.builtins import Builtin, custom
 from .engine.errors import EngineError
 from .engine.program import Program
 from .engine.proof import ProofNode, WhyNot
-from .engine.solver import Limits, Query, call_goal, compile_query
+from .engine.solver import (
+    Limits,
+    Query,
+    call_goal,
+    compile_query,
+    distinct_solutions,
+    solution_key,
+)
 from .engine.syntax import parse_source
 from .engine.terms import Struct, Var, from_json, resolve, to_json
 
@@ -141,22 +148,16 @@ class RuleEngine:
         if max_depth is not None:
             limits = Limits(**{**limits.__dict__, "max_depth": max_depth})
         q = self._query(goals, input=input, limits=limits)
-        seen: set[Any] = set()
         count = 0
-        agen = q.solve()
+        solutions = distinct_solutions(q, names)
         try:
-            async for _ in agen:
-                sol = {n: to_json_value(v) for n, v in names.items() if n != "_"}
-                key = _freeze(sol)
-                if key in seen:
-                    continue
-                seen.add(key)
-                yield sol
+            async for values in solutions:
+                yield {n: to_json_value(v) for n, v in values.items()}
                 count += 1
                 if max_solutions != -1 and count >= max_solutions:
                     return
         finally:
-            await agen.aclose()
+            await solutions.aclose()
 
     async def query_one(self, name: str, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         agen = self.query(name, *args, max_solutions=1, **kwargs)
@@ -184,14 +185,15 @@ class RuleEngine:
         """Synchronous: every solution of a text-syntax query (duplicates removed)."""
         goals, names = self.parse_goal(text)
         q = self._query(goals, input=input)
+        visible = {n: v for n, v in names.items() if n != "_"}
         out: list[dict[str, Any]] = []
-        seen: set[Any] = set()
+        seen: set[str] = set()
         for _ in q.solve_sync():
-            sol = {n: to_json_value(v) for n, v in names.items()}
-            key = _freeze(sol)
+            values = {n: resolve(v) for n, v in visible.items()}
+            key = solution_key(values)
             if key not in seen:
                 seen.add(key)
-                out.append(sol)
+                out.append({n: to_json_value(v) for n, v in values.items()})
                 if limit != -1 and len(out) >= limit:
                     break
         return out
@@ -219,14 +221,6 @@ def to_json_value(v: Any) -> Any:
     terms as Structs (which have the original Term's ``name`` and ``args``)."""
     v = resolve(v)
     return v if type(v) is Struct else to_json(v)
-
-
-def _freeze(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in obj.items()))
-    if isinstance(obj, (list, tuple)):
-        return tuple(_freeze(x) for x in obj)
-    return obj
 
 
 def _term(value: Any, names: dict[str, Var]) -> Any:

@@ -323,3 +323,11 @@ def test_a_tabled_answer_with_a_free_variable_matches_a_bound_call() -> None:
     assert e.solve("any(a, zzz)") == [{}]
     assert e.solve("any(a, b)") == [{}]
     assert e.solve("any(q, zzz)") == []
+
+
+async def test_true_and_1_are_different_solutions() -> None:
+    e = engine("v(true). v(1). v(1.0). v(true).")
+    sols = e.solve("v(?x)")  # the duplicate fact gives one solution; 1.0 writes as 1.0
+    assert [type(s["?x"]) for s in sols] == [bool, int, float]
+    got = [s["?x"] async for s in e.query("v", "?x")]
+    assert [type(x) for x in got] == [bool, int, float]

@@ -1168,18 +1168,24 @@ def proof_from_events(events: Any, program: Program) -> list[ProofNode]:
     return root
 
 
+def solution_key(values: dict[str, Any]) -> str:
+    """What makes two solutions the same: their values as written (so ``true`` and ``1``
+    stay apart, as unification keeps them)."""
+    from .terms import format_term
+
+    return repr(sorted((n, format_term(v)) for n, v in values.items()))
+
+
 async def distinct_solutions(q: Query, names: dict[str, Var]) -> AsyncGenerator[dict[str, Any]]:
     """Each distinct binding of the named variables (``_`` left out), resolved, in the order
     found. The query's bindings stay live while the caller holds a solution (for proofs)."""
-    from .terms import format_term
-
     visible = {n: v for n, v in names.items() if n != "_"}
     seen: set[str] = set()
     solve = q.solve()
     try:
         async for _ in solve:
             values = {n: resolve(v) for n, v in visible.items()}
-            key = repr(sorted((n, format_term(v)) for n, v in values.items()))
+            key = solution_key(values)
             if key in seen:
                 continue
             seen.add(key)
