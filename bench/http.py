@@ -58,7 +58,7 @@ from typing import Any  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "src"))
 
-TARGETS = {"cached_ratio": 0.70, "uncached_ratio": 0.50, "p99_at_80_ms": 10.0}
+TARGETS = {"cached_ratio": 0.70, "uncached_ratio": 0.50, "p99_at_80_ms": 10.0, "log_cost": 0.15}
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 
 GATEWAY_RULES = """
@@ -627,6 +627,13 @@ def report(results: list[Result]) -> bool:
         if name in by:
             ratio = by[name].ratio
             checks.append((f"{label} of the bare endpoint", ratio >= TARGETS[key], f"{ratio:.0%}"))
+    if "cached" in by and "cached_logged" in by:
+        # per round, as the ratios to the bare endpoint: the same machine state for both
+        kept = [lg / c for lg, c in zip(by["cached_logged"].rounds, by["cached"].rounds)]
+        cost = 1 - statistics.median(kept)
+        checks.append(("the decision log costs ≤ 15% of cached throughput",
+                       cost <= TARGETS["log_cost"], f"{cost:.0%} (per round: "
+                       + ", ".join(f"{1 - k:.0%}" for k in kept) + ")"))
     for r in results:
         checks.append(
             (

@@ -97,6 +97,17 @@ async def test_required_mode_says_whether_each_event_was_written() -> None:
     await log.stop()
 
 
+async def test_an_event_that_cannot_be_serialised_is_lost_alone(tmp_path: Path) -> None:
+    # the writer makes the lines in batches: one bad event must not take its batch with it
+    log = AuditLog(JsonlSink(tmp_path / "d.jsonl"), required=True)
+    await log.start()
+    futs = [log(decision(1)), log(decision(2, n=2**70)), log(decision(3))]  # JSON: 64 bits
+    assert [await f for f in futs if f is not None] == [True, False, True]
+    await log.stop()
+    assert [e["decision_id"] for e in read_events(tmp_path / "d.jsonl")] == ["id-1", "id-3"]
+    assert log.written == 2 and log.lost == 1
+
+
 async def test_a_full_queue_loses_and_counts(tmp_path: Path) -> None:
     log = AuditLog(FailingSink(), queue_size=3, required=True)
     await log.start()
@@ -127,6 +138,17 @@ def test_redaction_of_tokens_authorization_and_configured_names() -> None:
                                        "accept": "*/*"}
     assert event["time"] == "1970-01-01T00:00:00.000Z"
     assert token not in str(event)
+
+
+def test_redaction_of_names_in_any_case_also_beyond_ascii() -> None:
+    import orjson
+
+    redact = Redactor({"passwört", "token"})
+    for _ in range(2):  # the second time from the redactor's memory of recent requests
+        out = orjson.loads(redact.dumps({"PASSWÖRT": "x", "b": "z"}))
+        assert out == {"PASSWÖRT": "[REDACTED]", "b": "z"}
+        out = orjson.loads(redact.dumps({"a": {"ToKeN": "y"}, "b": "z"}))
+        assert out == {"a": {"ToKeN": "[REDACTED]"}, "b": "z"}
 
 
 @pytest.mark.parametrize("field", ["decision_id", "time", "revision", "request", "decision",

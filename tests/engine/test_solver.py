@@ -232,6 +232,52 @@ async def test_why_not_names_the_first_failing_goal_with_bindings() -> None:
     assert why[1].failed_location == "test.rules:14:5"
 
 
+PROOF_SHAPES = """
+@id("owner-full-access")
+@description("owners may do anything")
+allow(?u, ?a, ?d) :- owner(?d, ?u).
+owner(doc1, alice).
+edge(a, b). edge(b, c). edge(c, a).
+path(?x, ?y) :- edge(?x, ?y).
+path(?x, ?y) :- path(?x, ?z), edge(?z, ?y).
+@id("reach")
+reach(?x, ?y) :- path(?x, ?y), not edge(?y, ?x), ?y != ?x.
+always.
+@id("empty-body-ok")
+ok(?x) :- always, ?x > 1, (edge(?x, _) ; ?x < 10).
+chain(0).
+chain(?n) :- ?n > 0, ?m is ?n - 1, chain(?m).
+"""
+
+
+@pytest.mark.parametrize("goal", [
+    ("allow", ("alice", "read", "doc1")),
+    ("reach", ("a", "b")),
+    ("path", ("a", "a")),
+    ("ok", (5,)),
+    ("chain", (3,)),
+    ("chain", (150,)),  # deeper than an explanation shows: truncated, as the tree says
+])
+async def test_the_proof_json_is_the_proof_tree_as_dicts(goal: tuple[str, tuple[Any, ...]]) -> None:
+    from siamese.engine.program import CALL
+    from siamese.engine.solver import Limits, Query
+
+    e = engine(PROOF_SHAPES, max_depth=10_000)
+    name, args = goal
+    program = e.program
+    # twice: the second time the tables (and the proofs they keep) are warm
+    for _ in range(2):
+        q = Query(program, ((CALL, program.predicate(name, len(args)), args, None),),
+                  proofs=True, limits=Limits(max_depth=10_000))
+        assert await q.first()
+        nodes = q.proof()
+        rules = list(dict.fromkeys(r for n in nodes for r in n.rule_ids()))
+        assert q.proof_json() == ([n.to_dict() for n in nodes], rules)
+    text = repr(q.proof_json())
+    if args == (150,):
+        assert "'truncated': True" in text
+
+
 # --- limits ---------------------------------------------------------------------------------
 
 

@@ -14,7 +14,6 @@ from typing import Any, Protocol
 
 from ..engine.errors import EngineError, EvaluationError, LimitExceeded
 from ..engine.program import CALL, Program
-from ..engine.proof import ProofNode
 from ..engine.solver import Limits, Query, build_goal, unify_head
 from ..engine.terms import Var, format_term, resolve
 from .models import Outcome, Request
@@ -75,9 +74,8 @@ class Authorizer:
             if deny_pred is not None and deny_pred.defined:
                 q = self._query(program, "deny", args, request, notes=notes)
                 if await q.first():
-                    nodes = q.proof()
-                    proof = [n.to_dict() for n in nodes]
-                    rules = tuple(_rules(nodes))
+                    proof, rule_list = q.proof_json()
+                    rules = tuple(rule_list)
                     return Outcome(
                         False, revision,
                         f"denied by rule {rules[0]}" if rules else "denied by a deny rule",
@@ -91,9 +89,8 @@ class Authorizer:
                                {"kind": "default-deny", "why_not": []}, cacheable=not volatile)
             q = self._query(program, "allow", args, request, notes=notes)
             if await q.first():
-                nodes = q.proof()
-                proof = [n.to_dict() for n in nodes]
-                rules = tuple(_rules(nodes))
+                proof, rule_list = q.proof_json()
+                rules = tuple(rule_list)
                 headers: tuple[tuple[str, str], ...] = ()
                 if gateway:
                     headers = await self._headers(program, request)
@@ -203,12 +200,3 @@ class Authorizer:
             await agen.aclose()
         return tuple(out)
 
-
-def _rules(nodes: list[ProofNode]) -> list[str]:
-    """The rule ids of a proof, the deciding rule first, each once."""
-    out: list[str] = []
-    for node in nodes:
-        for r in node.rule_ids():
-            if r not in out:
-                out.append(r)
-    return out

@@ -159,9 +159,8 @@ class Outcome:
     cacheable: bool = True
     response_headers: tuple[tuple[str, str], ...] = ()
     limit: str | None = None  # the limit that ended the evaluation, if any
-    # the explanation serialised once, for the decision log of every cache hit that shares it
-    explanation_json: list[bytes] = field(default_factory=list, init=False, compare=False,
-                                          repr=False)
+    # the outcome serialised once, for the decision log of every cache hit that shares it
+    log_json: list[bytes] = field(default_factory=list, init=False, compare=False, repr=False)
 
 
 @dataclass(slots=True)

@@ -27,6 +27,29 @@ class ProofNode:
     location: str | None  # file:line of the rule or fact
     children: list[ProofNode] = field(default_factory=list)
     clause: Clause | None = field(default=None, repr=False, compare=False)
+    # made once for the proofs that tables keep and many explanations share (read-only)
+    _json: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    _height: int = field(default=0, init=False, repr=False, compare=False)
+    _rules: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def shared_json(self) -> dict[str, Any]:
+        """``to_dict()``, made once: callers must not change it."""
+        if self._json is None:
+            self._json = self.to_dict()
+        return self._json
+
+    @property
+    def height(self) -> int:
+        """Levels of the tree under and including this node."""
+        if not self._height:
+            self._height = 1 + max((c.height for c in self.children), default=0)
+        return self._height
+
+    def shared_rule_ids(self) -> tuple[str, ...]:
+        """``rule_ids()``, made once."""
+        if self._rules is None:
+            self._rules = tuple(self.rule_ids())
+        return self._rules
 
     @property
     def goal_text(self) -> str:

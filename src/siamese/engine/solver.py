@@ -45,8 +45,21 @@ from .program import (
     TStruct,
     key_value,
 )
-from .proof import ProofNode, WhyNot
-from .terms import UNBOUND, Struct, Var, _unify, copy_term, deref, is_ground, resolve, undo, unify
+from .proof import MAX_PROOF_DEPTH, ProofNode, WhyNot, shorten
+from .terms import (
+    UNBOUND,
+    Struct,
+    Var,
+    _atom_text,
+    _unify,
+    copy_term,
+    deref,
+    format_term,
+    is_ground,
+    resolve,
+    undo,
+    unify,
+)
 
 __all__ = ["SOLUTION", "Limits", "Query"]
 
@@ -498,16 +511,17 @@ class Query:
             gen.close()
 
     async def first(self) -> bool:
-        agen = self.solve()
-        try:
-            async for _ in agen:
-                return True
-            return False
-        finally:
-            await agen.aclose()
+        """Whether the query has a solution (its bindings stay live if so)."""
+        return bool(await self._drive(self.run(), True))
 
     async def drive(self, gen: Generator[Any, Any, Any]) -> Any:
         """Run a generator of machine requests (e.g. :meth:`why_not`) to its return value."""
+        return await self._drive(gen, False)
+
+    async def _drive(self, gen: Generator[Any, Any, Any], first: bool) -> Any:
+        """The driver of :meth:`first` (True at the first solution, False with none) and of
+        :meth:`drive` (the generator's return value). A coroutine, not an async generator:
+        most decisions never await, and this is their whole cost of being async."""
         send: Any = None
         error: BaseException | None = None
         try:
@@ -515,11 +529,15 @@ class Query:
                 try:
                     x = gen.throw(error) if error is not None else gen.send(send)
                 except StopIteration as stop:
-                    return stop.value
+                    return False if first else stop.value
                 send, error = None, None
-                if x is PAUSE:
+                if x is SOLUTION:
+                    if first:
+                        self._count_solution()
+                        return True
+                elif x is PAUSE:
                     await asyncio.sleep(0)
-                elif x is not SOLUTION:
+                else:
                     send, error = await self._await(x)
         finally:
             gen.close()
@@ -595,7 +613,14 @@ class Query:
                     pred: Predicate = goal[1]
                     args = goal[2]
                     if pred.tabled and op == CALL:
-                        table = yield from self._table_for(node, events)
+                        targs = (
+                            _abstract(args) if pred.request_independent and len(args) > 1
+                            else args
+                        )
+                        key = (pred, _table_key(targs))
+                        table = self._find_table(pred, key)
+                        if table is None:  # not computed yet: no generator for the common case
+                            table = yield from self._table_for(node, events, key, targs)
                         if table is not None and table.answers:
                             if table.complete and table.ground and len(table.answers) > 4:
                                 # a call with every argument bound is a set lookup
@@ -846,22 +871,23 @@ class Query:
 
     # -- tabling --------------------------------------------------------------------------------
 
-    def _table_for(self, node: Any, events: Any) -> Generator[Any, Any, Table | None]:
-        """The complete table of a tabled call, evaluating it first if needed; None when the
-        call became a consumer of an incomplete table of the running evaluation."""
-        goal = node[0]
-        pred: Predicate = goal[1]
-        args = goal[2]
-        if pred.request_independent and len(args) > 1:
-            args = _abstract(args)
-        key = (pred, _table_key(args))
+    def _find_table(self, pred: Predicate, key: Any) -> Table | None:
+        """The complete table for ``key`` (see :meth:`_table_for`), if this query or, for a
+        request-independent predicate, an earlier one has it."""
         t = self.local_tables.get(key)
         if t is None and pred.request_independent:
             t = self.program.tables.get(key)
             if t is not None and self.proofs and t.proofs is None:
                 t = None  # computed without proofs: this query must compute its own
-        if t is not None:
-            return t
+        return t
+
+    def _table_for(
+        self, node: Any, events: Any, key: Any, args: tuple[Any, ...]
+    ) -> Generator[Any, Any, Table | None]:
+        """The table of a tabled call that :meth:`_find_table` did not find: evaluated now, or
+        None when the call became a consumer of an incomplete table of the running
+        evaluation. ``args`` are the call's arguments as tabled (see :func:`_abstract`)."""
+        pred: Predicate = node[0][1]
         ev = self.evaluation
         if ev is not None:
             consumer = self._capture(node, events)
@@ -996,6 +1022,11 @@ class Query:
         """The proof of the current solution (queries made with ``proofs=True``)."""
         return proof_from_events(self.events, self.program)
 
+    def proof_json(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """The current solution's proof as JSON-ready dicts (``ProofNode.to_dict``), and
+        its rule ids, the deciding rule first, each once."""
+        return proof_json(self.events, self.program)
+
     def _exhaust(self, goals: list[Any]) -> Generator[Any, Any, bool]:
         """Sub-run a conjunction to exhaustion; True if it had a proof (then it stops there).
         Requests of the sub-run (pauses, awaits) are passed up to the driver."""
@@ -1071,28 +1102,49 @@ class Query:
 
 
 class _Progress:
-    """How far a "why not" run got through a clause body (see :meth:`Query.why_not`)."""
+    """How far a "why not" run got through a clause body (see :meth:`Query.why_not`).
 
-    __slots__ = ("best", "bindings", "body", "cc", "frame", "goal", "text")
+    Each new furthest point takes a snapshot of the frame's values and of the goal after
+    it; the text is made once, at the end, from the last snapshot (an exhaustive run may
+    reach several new furthest points before it fails)."""
+
+    __slots__ = ("best", "body", "cc", "frame", "goal", "text_now", "values")
 
     def __init__(self, cc: CompiledClause, frame: list[Any], body: list[Any]) -> None:
         self.cc = cc
         self.frame = frame
         self.body = body
         self.best = -1
-        self.bindings = _frame_bindings(cc, frame)
-        self.text = _goal_text(body[0])
-        self.goal = _resolved_goal(body[0])
+        self._snapshot(body[0])
+
+    def _snapshot(self, nxt: tuple[Any, ...]) -> None:
+        self.values = [None if v is None else resolve(v) for v in self.frame]
+        self.goal = _resolved_goal(nxt)
+        # a negation or a disjunction keeps its variables: its text must be made now
+        op = nxt[0]
+        self.text_now = None if op in (CALL, BUILTIN) else _goal_text(nxt)
 
     def reached(self, i: int) -> None:
         if i <= self.best:
             return
         self.best = i
-        self.bindings = _frame_bindings(self.cc, self.frame)
         if i + 1 < len(self.body):
-            nxt = self.body[i + 1]
-            self.text = _goal_text(nxt)
-            self.goal = _resolved_goal(nxt)
+            self._snapshot(self.body[i + 1])
+        else:
+            self.values = [None if v is None else resolve(v) for v in self.frame]
+
+    @property
+    def text(self) -> str:
+        return self.text_now if self.text_now is not None else _goal_text(self.goal)
+
+    @property
+    def bindings(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, val in zip(self.cc.var_names, self.values):
+            if val is None or type(val) is Var or name == "_" or not name.startswith("?"):
+                continue
+            out[name] = val
+        return out
 
 
 def _resolved_goal(g: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -1101,31 +1153,96 @@ def _resolved_goal(g: tuple[Any, ...]) -> tuple[Any, ...]:
     return g
 
 
-def _frame_bindings(cc: CompiledClause, frame: list[Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, v in zip(cc.var_names, frame):
-        if v is None or name == "_" or not name.startswith("?"):
-            continue
-        val = resolve(v)
-        if type(val) is Var:
-            continue
-        out[name] = val
-    return out
-
-
 def _goal_text(goal: tuple[Any, ...]) -> str:
-    from .terms import format_term
-
     op = goal[0]
-    if op in (CALL, CALL_RAW):
-        return format_term(Struct(goal[1].name, tuple(resolve(a) for a in goal[2])))
-    if op == BUILTIN:
-        return format_term(Struct(goal[1].name, tuple(resolve(a) for a in goal[2])))
+    if op == CALL or op == CALL_RAW or op == BUILTIN:  # noqa: SIM109 - like the others here
+        return _call_text(goal)
     if op == NOT:
         return "not (" + ", ".join(_goal_text(g) for g in goal[1]) + ")"
     if op == OR:
         return "(" + " ; ".join(", ".join(_goal_text(g) for g in br) for br in goal[1]) + ")"
     return repr(goal)
+
+
+def _call_text(goal: tuple[Any, ...]) -> str:
+    """A call as ``format_term`` prints it, without building its term."""
+    args = goal[2]
+    name = _atom_text(goal[1].name)
+    if not args:
+        return name + "()"
+    return name + "(" + ", ".join([format_term(a) for a in args]) + ")"
+
+
+def proof_json(events: Any, program: Program) -> tuple[list[dict[str, Any]], list[str]]:
+    """The proof of a solution as the JSON of ``ProofNode.to_dict`` and its rule ids (the
+    deciding rule first, each once), made straight from the events: no tree of nodes and no
+    term per goal on the way. A proof deep enough to be truncated takes the tree's path."""
+    items = []
+    e = events
+    while e is not None:
+        items.append(e[0])
+        e = e[1]
+    root: list[dict[str, Any]] = []
+    stack: list[list[dict[str, Any]]] = [root]
+    rules_open: list[dict[str, Any]] = []
+    rules: list[str] = []
+    for ev in reversed(items):
+        kind = ev[0]
+        if kind == "exit":
+            if rules_open:
+                d = rules_open.pop()
+                stack.pop()
+                if not d["children"]:
+                    del d["children"]
+            continue
+        goal = ev[1]
+        level = len(stack)  # of a node added now: 1 for the roots
+        if kind == "rule":
+            if level >= MAX_PROOF_DEPTH:
+                return _proof_json_of_tree(events, program)
+            c = ev[2].clause
+            d = {"goal": shorten(_call_text(goal)), "kind": "rule", "rule": c.label,
+                 "location": c.location}
+            if c.description:
+                d["description"] = c.description
+            children: list[dict[str, Any]] = []
+            d["children"] = children
+            stack[-1].append(d)
+            stack.append(children)
+            rules_open.append(d)
+            if c.label not in rules:
+                rules.append(c.label)
+        elif kind == "fact":
+            stack[-1].append({"goal": shorten(_call_text(goal)), "kind": "fact",
+                              "location": goal[1].row_location(ev[2])})
+        elif kind == "builtin":
+            stack[-1].append({"goal": shorten(_call_text(goal)), "kind": "builtin"})
+        elif kind == "not":
+            text = "not (" + ", ".join(_goal_text(g) for g in goal[1]) + ")"
+            stack[-1].append({"goal": shorten(text), "kind": "not"})
+        elif kind == "answer":
+            table: Table = ev[2]
+            sub = table.proofs.get(variant_key(ev[3])) if table.proofs is not None else None
+            if sub is None:
+                stack[-1].append({"goal": shorten(_call_text(goal)), "kind": "table"})
+                continue
+            if level + sub.height - 1 >= MAX_PROOF_DEPTH:
+                return _proof_json_of_tree(events, program)
+            stack[-1].append(sub.shared_json())
+            for r in sub.shared_rule_ids():
+                if r not in rules:
+                    rules.append(r)
+    return root, rules
+
+
+def _proof_json_of_tree(events: Any, program: Program) -> tuple[list[dict[str, Any]], list[str]]:
+    nodes = proof_from_events(events, program)
+    rules: list[str] = []
+    for node in nodes:
+        for r in node.rule_ids():
+            if r not in rules:
+                rules.append(r)
+    return [n.to_dict() for n in nodes], rules
 
 
 def proof_from_events(events: Any, program: Program) -> list[ProofNode]:
@@ -1171,8 +1288,6 @@ def proof_from_events(events: Any, program: Program) -> list[ProofNode]:
 def solution_key(values: dict[str, Any]) -> str:
     """What makes two solutions the same: their values as written (so ``true`` and ``1``
     stay apart, as unification keeps them)."""
-    from .terms import format_term
-
     return repr(sorted((n, format_term(v)) for n, v in values.items()))
 
 
