@@ -15,7 +15,8 @@ from typing import Any, cast
 from .ast import BodyItem, Clause, FactBlock, Goal, Not, Or, ProgramItem
 from .builtins import BUILTIN_ARITIES, DEFAULT_BUILTINS, Builtin
 from .errors import EngineError, PolicySyntaxError
-from .terms import JsonMap, Struct, Term, Var
+from .proof import shorten
+from .terms import JsonMap, Struct, Term, Var, format_term
 
 __all__ = ["CompiledClause", "Predicate", "Program", "Slot", "TList", "TStruct"]
 
@@ -89,6 +90,7 @@ class CompiledClause:
 
 
 _ATOMIC = (str, int, float, bool)
+FACT_JSON_CACHE = 4096  # facts per predicate whose proof JSON is kept
 
 
 class Predicate:
@@ -99,12 +101,14 @@ class Predicate:
         "by_mask",
         "clauses",
         "defined",
+        "fact_json_cache",
         "ground_index",
         "indexes",
         "name",
         "request_independent",
         "row_lines",
         "row_sources",
+        "row_starts",
         "rows",
         "tabled",
     )
@@ -116,6 +120,9 @@ class Predicate:
         self.row_lines: list[int] = []
         # (first row index, source) segments, so a row's file costs nothing per row
         self.row_sources: list[tuple[int, str]] = []
+        self.row_starts: list[int] = []  # the first row index of each segment
+        # proof nodes of facts as JSON, made once each (see fact_json)
+        self.fact_json_cache: dict[int, dict[str, Any]] = {}
         self.ground_index: dict[tuple[Any, ...], int] | None = None
         self.indexes: dict[tuple[int, ...], dict[Any, list[int]]] = {}
         # the same indexes, by bound-argument bitmask
@@ -138,18 +145,33 @@ class Predicate:
         self.defined = True
         if not self.row_sources or self.row_sources[-1][1] != source:
             self.row_sources.append((len(self.rows), source))
+            self.row_starts.append(len(self.rows))
         self.rows.extend(rows)
         self.row_lines.extend(lines)
         self.ground_index = None
         self.indexes = {}
         self.by_mask = {}
+        self.fact_json_cache = {}
 
     def row_location(self, i: int) -> str:
-        starts = [s for s, _ in self.row_sources]
-        k = bisect_right(starts, i) - 1
+        k = bisect_right(self.row_starts, i) - 1
         source = self.row_sources[k][1] if k >= 0 else "<input>"
         line = self.row_lines[i] if i < len(self.row_lines) else 0
         return f"{source}:{line}"
+
+    def fact_json(self, i: int) -> dict[str, Any]:
+        """Row ``i`` as a node of a proof's JSON (see ``ProofNode.to_dict``), made once per
+        row while the row is often asked for: callers must not change it."""
+        d = self.fact_json_cache.get(i)
+        if d is None:
+            if len(self.fact_json_cache) >= FACT_JSON_CACHE:
+                self.fact_json_cache = {}
+            d = self.fact_json_cache[i] = {
+                "goal": shorten(format_term(Struct(self.name, self.rows[i]))),
+                "kind": "fact",
+                "location": self.row_location(i),
+            }
+        return d
 
     def ground_lookup(self) -> dict[tuple[Any, ...], int]:
         gi = self.ground_index

@@ -22,7 +22,7 @@ import asyncio
 import contextvars
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -1118,7 +1118,7 @@ class _Progress:
         self._snapshot(body[0])
 
     def _snapshot(self, nxt: tuple[Any, ...]) -> None:
-        self.values = [None if v is None else resolve(v) for v in self.frame]
+        self.values = _values(self.frame)
         self.goal = _resolved_goal(nxt)
         # a negation or a disjunction keeps its variables: its text must be made now
         op = nxt[0]
@@ -1130,8 +1130,6 @@ class _Progress:
         self.best = i
         if i + 1 < len(self.body):
             self._snapshot(self.body[i + 1])
-        else:
-            self.values = [None if v is None else resolve(v) for v in self.frame]
 
     @property
     def text(self) -> str:
@@ -1147,9 +1145,26 @@ class _Progress:
         return out
 
 
+def _values(terms: Iterable[Any]) -> list[Any]:
+    """The terms with their bindings now (``resolve`` of each, None kept), fast for the
+    common case of atoms and variables."""
+    out = []
+    for v in terms:
+        while type(v) is Var:
+            r = v.ref
+            if r is UNBOUND:
+                break
+            v = r
+        else:
+            if type(v) is tuple or type(v) is Struct:
+                v = resolve(v)
+        out.append(v)
+    return out
+
+
 def _resolved_goal(g: tuple[Any, ...]) -> tuple[Any, ...]:
     if g[0] == CALL or g[0] == BUILTIN:
-        return (g[0], g[1], tuple([resolve(a) for a in g[2]]), g[3])
+        return (g[0], g[1], tuple(_values(g[2])), g[3])
     return g
 
 
@@ -1213,8 +1228,7 @@ def proof_json(events: Any, program: Program) -> tuple[list[dict[str, Any]], lis
             if c.label not in rules:
                 rules.append(c.label)
         elif kind == "fact":
-            stack[-1].append({"goal": shorten(_call_text(goal)), "kind": "fact",
-                              "location": goal[1].row_location(ev[2])})
+            stack[-1].append(goal[1].fact_json(ev[2]))  # rows are ground: the call is the row
         elif kind == "builtin":
             stack[-1].append({"goal": shorten(_call_text(goal)), "kind": "builtin"})
         elif kind == "not":
@@ -1222,7 +1236,10 @@ def proof_json(events: Any, program: Program) -> tuple[list[dict[str, Any]], lis
             stack[-1].append({"goal": shorten(text), "kind": "not"})
         elif kind == "answer":
             table: Table = ev[2]
-            sub = table.proofs.get(variant_key(ev[3])) if table.proofs is not None else None
+            sub = None
+            if table.proofs is not None:
+                k = _ground_key(ev[3])  # how _answer keys an answer's proof
+                sub = table.proofs.get(k if k is not None else variant_key(ev[3]))
             if sub is None:
                 stack[-1].append({"goal": shorten(_call_text(goal)), "kind": "table"})
                 continue
