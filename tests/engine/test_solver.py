@@ -278,6 +278,19 @@ async def test_the_proof_json_is_the_proof_tree_as_dicts(goal: tuple[str, tuple[
         assert "'truncated': True" in text
 
 
+def test_the_proof_json_of_facts_is_kept_for_a_bounded_number_of_rows() -> None:
+    from siamese.engine.program import FACT_JSON_CACHE
+
+    n = FACT_JSON_CACHE * 2 + 5
+    e = engine("".join(f'f(k{i}, "v {i}").\n' for i in range(n)))
+    pred = e.program.predicate("f", 2)
+    for i in range(n):
+        assert pred.fact_json(i) == {"goal": f'f(k{i}, "v {i}")', "kind": "fact",
+                                     "location": f"test.rules:{i + 1}"}
+        assert len(pred.fact_json_cache) <= FACT_JSON_CACHE
+    assert pred.fact_json(n - 1) is pred.fact_json(n - 1)  # made once while it is kept
+
+
 # --- limits ---------------------------------------------------------------------------------
 
 

@@ -90,7 +90,7 @@ class CompiledClause:
 
 
 _ATOMIC = (str, int, float, bool)
-FACT_JSON_CACHE = 4096  # facts per predicate whose proof JSON is kept
+FACT_JSON_CACHE = 1024  # facts per predicate whose proof JSON is kept (~0.4 MB)
 
 
 class Predicate:
