@@ -119,10 +119,6 @@ def decision_event(decision: Decision, *, now: float | None = None,
     return event
 
 
-def _KEEP(value: Any) -> Any:
-    return value
-
-
 def _outcome_json(o: Outcome) -> bytes:
     """The outcome's part of a log line (``"decision":…,"reason":…,…`` without braces),
     serialised once per outcome: the cache answers many decisions with one outcome, and its

@@ -153,6 +153,8 @@ class AuditLog:
             else:
                 kept.append(item)
         items = kept
+        if not items:
+            return
         try:
             await asyncio.to_thread(self.sink.write, b"".join(lines))
         except Exception as e:  # OSError mostly: keep serving, count, report
