@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from siamese import LimitExceeded, RuleEngine
+from siamese.engine.terms import UNBOUND, Var
 
 
 def engine(text: str, **kw: object) -> RuleEngine:
@@ -276,6 +277,64 @@ async def test_the_proof_json_is_the_proof_tree_as_dicts(goal: tuple[str, tuple[
     text = repr(q.proof_json())
     if args == (150,):
         assert "'truncated': True" in text
+
+
+WHY_SHAPES = PROOF_SHAPES + """
+status(bob, active).
+team(bob, t1). team(bob, t2).
+lead(t2, carol).
+@id("one-pass")
+allow(?u, ?a, ?d) :- status(?u, ?s), team(?u, ?t), lead(?t, ?l), not status(?l, ?s), ?a == ?d.
+allow(root, ?a, ?d).
+"""
+
+
+@pytest.mark.parametrize("goal", [
+    ("allow", ("alice", "read", "doc1")),  # a rule, its fact
+    ("allow", ("root", "x", "y")),  # a fact of allow itself
+    ("allow", ("bob", "read", "read")),  # the last rule, after a negation
+    ("allow", ("bob", "read", "doc9")),  # fails at the last goal, bound by earlier ones
+    ("allow", ("dave", "read", "doc1")),  # fails at once
+    ("reach", ("a", "b")),
+    ("reach", ("a", "c")),  # fails at the negation: its text with the bindings of then
+    ("path", ("a", "a")),  # tabled: asked as a query first
+    ("path", ("zz", "a")),
+    ("ok", (5,)), ("ok", (0,)),
+    ("chain", (150,)),  # deep: truncated as the tree is
+])
+async def test_one_pass_proves_or_explains_as_the_two_passes_do(
+    goal: tuple[str, tuple[Any, ...]]
+) -> None:
+    from siamese.engine.program import CALL
+    from siamese.engine.solver import Limits, Query
+
+    e = engine(WHY_SHAPES, max_depth=10_000)
+    program = e.program
+    name, args = goal
+
+    def query() -> Query:
+        return Query(program, ((CALL, program.predicate(name, len(args)), args, None),),
+                     proofs=True, limits=Limits(max_depth=10_000))
+
+    for _ in range(2):  # cold, then with the tables warm
+        q = query()
+        expected = (q.proof_json(), []) if await q.first() else None
+        if expected is None:
+            q = query()
+            expected = (None, [w.to_dict() for w in await q.drive(q.why_not(q.goals[0]))])
+        q = query()
+        found, why = await q.drive(q.prove_or_why_not(q.goals[0]))
+        assert (found, [w.to_dict() for w in why]) == expected
+        assert q.trail == [] and all(
+            v is None or not isinstance(v, Var) or v.ref is UNBOUND for v in args
+        )
+    if args == ("bob", "read", "doc9"):
+        [w] = [w for w in expected[1] if w["rule"] == "one-pass"]
+        assert w["failed_goal"] == "eq(read, doc9)"
+        assert w["bindings"] == {"?u": "bob", "?a": "read", "?d": "doc9", "?s": "active",
+                                 "?t": "t2", "?l": "carol"}
+    if args == ("a", "c"):
+        assert expected[1][0]["failed_goal"] == "not (edge(c, a))"
 
 
 def test_the_proof_json_of_facts_is_kept_for_a_bounded_number_of_rows() -> None:

@@ -70,14 +70,17 @@ async def test_a_failed_fetch_denies_explains_and_is_not_cached(
     policy = setup(tmp_path, upstream, http)
     upstream.json("/docs/plan", {"owners": ["alice"]}, status=status)
     svc = cached_service(policy, clock)
-    for _ in range(2):
+    for n in range(1, 3):
         d = await svc.decide(Request.simple("alice", "read", "plan"))
         assert not d.allowed and not d.cached
         assert d.reason == "no rule allows alice to read plan"
         assert d.explanation["notes"] == [
             f"http_get_json: {upstream.url('/docs/plan')} {cause}"
         ]
-        assert d.explanation["why_not"] == []  # the note explains it; no second fetch
+        # the why-not names the fetch, found in the same pass as the deny: no second fetch
+        [why] = d.explanation["why_not"]
+        assert why["failed_goal"].startswith(f'http_get_json("{upstream.url("/docs/plan")}"')
+        assert upstream.hits["/docs/plan"] == (n if allow == ["/docs/"] else 0)
     assert svc.cache is not None and svc.cache.size == 0
     # the upstream recovers: the very next decision allows, and that one is cached
     upstream.json("/docs/plan", {"owners": ["alice"]})

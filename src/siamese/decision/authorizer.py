@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from ..engine.errors import EngineError, EvaluationError, LimitExceeded
 from ..engine.program import CALL, Program
+from ..engine.proof import WhyNot
 from ..engine.solver import Limits, Query, build_goal, unify_head
 from ..engine.terms import Var, format_term, resolve
 from .models import Outcome, Request
@@ -88,8 +89,13 @@ class Authorizer:
                 return Outcome(False, revision, "no allow rules in the policy set",
                                {"kind": "default-deny", "why_not": []}, cacheable=not volatile)
             q = self._query(program, "allow", args, request, notes=notes)
-            if await q.first():
-                proof, rule_list = q.proof_json()
+            why_not: list[WhyNot] = []
+            if self.explain_denials:  # one pass: the proof, or else the why-not
+                found, why_not = await q.drive(q.prove_or_why_not(q.goals[0]))
+            else:
+                found = q.proof_json() if await q.first() else None
+            if found is not None:
+                proof, rule_list = found
                 rules = tuple(rule_list)
                 headers: tuple[tuple[str, str], ...] = ()
                 if gateway:
@@ -101,12 +107,7 @@ class Authorizer:
                     cacheable=not (volatile or q.volatile), response_headers=headers,
                 )
             volatile = volatile or q.volatile
-            why: list[dict[str, Any]] = []
-            # a built-in that failed (a fetch...) explains the deny already; asking again for
-            # the why-not would fetch again
-            if self.explain_denials and not notes:
-                wq = self._query(program, "allow", args, request, proofs=False, notes=notes)
-                why = [w.to_dict() for w in await wq.drive(wq.why_not(wq.goals[0]))]
+            why = [w.to_dict() for w in why_not]
             reason = (
                 f"no rule allows {request.subject} to {request.action} {request.resource}"
             )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import operator
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Iterator
@@ -1050,12 +1051,50 @@ class Query:
         """Generator (drive it like :meth:`run`) whose return value is the "why not" of a
         failing call: for each clause whose head matches, the first body goal that fails
         and the bindings at that point (from the first proof of the goals before it)."""
+        _, out = yield from self._clause_pass(goal, depth, False)
+        return out
+
+    def prove_or_why_not(
+        self, goal: tuple[Any, ...], depth: int = 2
+    ) -> Generator[Any, Any, tuple[tuple[list[dict[str, Any]], list[str]] | None, list[WhyNot]]]:
+        """One pass that does the work of :meth:`first` then :meth:`proof_json`, and of
+        :meth:`why_not` when there is no proof: ``((proof, rule_ids), [])`` for the first
+        proof of the call, in the order a query finds it, or ``(None, why_not)``. A deny
+        then costs one search of the call's clauses, not two. (Queries with ``proofs=True``;
+        a tabled predicate is asked as a query first.)"""
+        if goal[0] != CALL and goal[0] != CALL_RAW:
+            return None, []
+        pred: Predicate = goal[1]
+        if pred.tabled:
+            trail = self.trail
+            mark = len(trail)
+            found = yield from self._exhaust([goal])
+            if found:
+                proof = proof_json(self.events, self.program)
+                undo(trail, mark)
+                return proof, []
+            undo(trail, mark)
+            out = yield from self.why_not(goal, depth)
+            return None, out
+        return (yield from self._clause_pass(goal, depth, True))
+
+    def _clause_pass(
+        self, goal: tuple[Any, ...], depth: int, prove: bool
+    ) -> Generator[Any, Any, tuple[tuple[list[dict[str, Any]], list[str]] | None, list[WhyNot]]]:
         out: list[WhyNot] = []
         if goal[0] != CALL and goal[0] != CALL_RAW:
-            return out
+            return None, out
         pred: Predicate = goal[1]
         args = goal[2]
         trail = self.trail
+        if prove and pred.rows:  # a call tries the facts first
+            mark = len(trail)
+            rows = pred.rows
+            for k in _candidates(pred, args):
+                if _match(args, rows[k], trail):
+                    undo(trail, mark)
+                    return ([pred.fact_json(k)], []), out
+                undo(trail, mark)
         for cc in pred.clauses:
             mark = len(trail)
             frame: list[Any] = [None] * cc.nvars
@@ -1064,28 +1103,47 @@ class Query:
                 continue
             head = Struct(pred.name, tuple([resolve(a) for a in args]))
             body = [build_goal(g, frame) for g in cc.body]
+            c = cc.clause
             if not body:
                 undo(trail, mark)
+                if prove:
+                    node: dict[str, Any] = {"goal": shorten(format_term(head)), "kind": "rule",
+                                            "rule": c.label, "location": c.location}
+                    if c.description:
+                        node["description"] = c.description
+                    return ([node], [c.label]), []
                 continue
             # One exhaustive run of the body with a marker after each goal: the furthest
             # marker reached is the longest prefix of goals with a proof, so the goal after it
             # is the first that fails; the bindings are those of the first time it was reached.
-            progress = _Progress(cc, frame, body)
+            progress = _Progress(cc, frame, body, trail)
             goals: list[Any] = []
             for i, g in enumerate(body):
                 goals.append(g)
                 goals.append((MARK, progress.reached, i, None))
             proved = yield from self._exhaust(goals)
-            undo(trail, mark)
             if proved:
-                continue  # this clause proves the goal: not a reason why not
+                if not prove:  # this clause proves the goal: not a reason why not
+                    undo(trail, mark)
+                    continue
+                # the bindings of the proof are still live: the head as proved
+                node = {"goal": shorten(_call_text(goal)), "kind": "rule", "rule": c.label,
+                        "location": c.location}
+                if c.description:
+                    node["description"] = c.description
+                children, rules = proof_json(self.events, self.program, top=2)
+                if children:
+                    node["children"] = children
+                undo(trail, mark)
+                return ([node], [c.label, *(r for r in rules if r != c.label)]), []
+            progress.finish()
+            undo(trail, mark)
             fg = body[progress.best + 1]
             nested: list[WhyNot] = []
             if depth > 0 and fg[0] == CALL and fg[1].clauses:
                 nested = yield from self.why_not(progress.goal, depth - 1)
                 undo(trail, mark)
             src = fg[3]
-            c = cc.clause
             loc = f"{c.source}:{src.line}:{src.col}" if src is not None else c.location
             out.append(
                 WhyNot(
@@ -1098,38 +1156,55 @@ class Query:
                     nested=nested,
                 )
             )
-        return out
+        return None, out
 
 
 class _Progress:
-    """How far a "why not" run got through a clause body (see :meth:`Query.why_not`).
+    """How far a "why not" run got through a clause body (see :meth:`Query._clause_pass`).
 
-    Each new furthest point takes a snapshot of the frame's values and of the goal after
-    it; the text is made once, at the end, from the last snapshot (an exhaustive run may
-    reach several new furthest points before it fails)."""
+    A new furthest point keeps only the bindings made since the head matched (the trail's
+    tail and the values it bound), a cheap copy: most runs that reach far end in a proof and
+    never need them. A run that fails calls :meth:`finish`, which puts the bindings of the
+    furthest point back for a moment and reads the bindings and the failed goal from them."""
 
-    __slots__ = ("best", "body", "cc", "frame", "goal", "text_now", "values")
+    __slots__ = ("best", "body", "cc", "frame", "goal", "refs", "start", "text_now", "trail",
+                 "values", "vars")
 
-    def __init__(self, cc: CompiledClause, frame: list[Any], body: list[Any]) -> None:
+    def __init__(
+        self, cc: CompiledClause, frame: list[Any], body: list[Any], trail: list[Var]
+    ) -> None:
         self.cc = cc
         self.frame = frame
         self.body = body
+        self.trail = trail
+        self.start = len(trail)
         self.best = -1
-        self._snapshot(body[0])
-
-    def _snapshot(self, nxt: tuple[Any, ...]) -> None:
-        self.values = _values(self.frame)
-        self.goal = _resolved_goal(nxt)
-        # a negation or a disjunction keeps its variables: its text must be made now
-        op = nxt[0]
-        self.text_now = None if op in (CALL, BUILTIN) else _goal_text(nxt)
+        self.vars: list[Var] = []
+        self.refs: list[Any] = []
 
     def reached(self, i: int) -> None:
         if i <= self.best:
             return
         self.best = i
         if i + 1 < len(self.body):
-            self._snapshot(self.body[i + 1])
+            vs = self.vars = self.trail[self.start:]
+            self.refs = list(map(_REF, vs))
+
+    def finish(self) -> None:
+        """After a run without a proof: the values at the furthest point reached. Undoes the
+        run's bindings (the caller undoes the head's next)."""
+        undo(self.trail, self.start)
+        for v, r in zip(self.vars, self.refs):
+            v.ref = r
+        try:
+            nxt = self.body[self.best + 1]
+            self.values = _values(self.frame)
+            self.goal = _resolved_goal(nxt)
+            # a negation or a disjunction keeps its variables: its text must be made now
+            self.text_now = None if nxt[0] in (CALL, BUILTIN) else _goal_text(nxt)
+        finally:
+            for v in self.vars:
+                v.ref = UNBOUND
 
     @property
     def text(self) -> str:
@@ -1143,6 +1218,9 @@ class _Progress:
                 continue
             out[name] = val
         return out
+
+
+_REF = operator.attrgetter("ref")
 
 
 def _values(terms: Iterable[Any]) -> list[Any]:
@@ -1188,10 +1266,14 @@ def _call_text(goal: tuple[Any, ...]) -> str:
     return name + "(" + ", ".join([format_term(a) for a in args]) + ")"
 
 
-def proof_json(events: Any, program: Program) -> tuple[list[dict[str, Any]], list[str]]:
+def proof_json(
+    events: Any, program: Program, top: int = 1
+) -> tuple[list[dict[str, Any]], list[str]]:
     """The proof of a solution as the JSON of ``ProofNode.to_dict`` and its rule ids (the
     deciding rule first, each once), made straight from the events: no tree of nodes and no
-    term per goal on the way. A proof deep enough to be truncated takes the tree's path."""
+    term per goal on the way. ``top`` is the level of its roots in the explanation (2 for
+    the body of a rule shown above them). A proof deep enough to be truncated takes the
+    tree's path."""
     items = []
     e = events
     while e is not None:
@@ -1211,10 +1293,10 @@ def proof_json(events: Any, program: Program) -> tuple[list[dict[str, Any]], lis
                     del d["children"]
             continue
         goal = ev[1]
-        level = len(stack)  # of a node added now: 1 for the roots
+        level = len(stack) + top - 1  # of a node added now: ``top`` for the roots
         if kind == "rule":
             if level >= MAX_PROOF_DEPTH:
-                return _proof_json_of_tree(events, program)
+                return _proof_json_of_tree(events, program, top)
             c = ev[2].clause
             d = {"goal": shorten(_call_text(goal)), "kind": "rule", "rule": c.label,
                  "location": c.location}
@@ -1244,7 +1326,7 @@ def proof_json(events: Any, program: Program) -> tuple[list[dict[str, Any]], lis
                 stack[-1].append({"goal": shorten(_call_text(goal)), "kind": "table"})
                 continue
             if level + sub.height - 1 >= MAX_PROOF_DEPTH:
-                return _proof_json_of_tree(events, program)
+                return _proof_json_of_tree(events, program, top)
             stack[-1].append(sub.shared_json())
             for r in sub.shared_rule_ids():
                 if r not in rules:
@@ -1252,14 +1334,16 @@ def proof_json(events: Any, program: Program) -> tuple[list[dict[str, Any]], lis
     return root, rules
 
 
-def _proof_json_of_tree(events: Any, program: Program) -> tuple[list[dict[str, Any]], list[str]]:
+def _proof_json_of_tree(
+    events: Any, program: Program, top: int
+) -> tuple[list[dict[str, Any]], list[str]]:
     nodes = proof_from_events(events, program)
     rules: list[str] = []
     for node in nodes:
         for r in node.rule_ids():
             if r not in rules:
                 rules.append(r)
-    return [n.to_dict() for n in nodes], rules
+    return [n.to_dict(MAX_PROOF_DEPTH - top + 1) for n in nodes], rules
 
 
 def proof_from_events(events: Any, program: Program) -> list[ProofNode]:
