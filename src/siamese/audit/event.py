@@ -140,19 +140,36 @@ def _outcome_json(o: Outcome) -> bytes:
 def event_line(decision: Decision, *, now: float, redact: Redactor) -> bytes:
     """The event of :func:`decision_event` as one JSON line (its keys in another order:
     ``errors`` comes before ``cached``)."""
-    o = decision.outcome
+    return line_of(record(decision, now, redact))
+
+
+# What the decision log keeps of a decision until it writes the line: the decision's own
+# values and the redacted request as JSON, not the decision and its request's dicts (a few
+# hundred decisions held for a batch would keep their memory from being reused, at a cost
+# to every request). (decision_id, time, outcome, subject, action, resource, request JSON,
+# cached, latency_us)
+Record = tuple[str, float, Outcome, str, str, str, bytes, bool, int]
+
+
+def record(decision: Decision, now: float, redact: Redactor) -> Record:
     r = decision.request
+    return (decision.decision_id, now, decision.outcome, r.subject, r.action, r.resource,
+            redact.dumps(r.input), decision.cached, decision.latency_us)
+
+
+def line_of(rec: Record) -> bytes:
+    decision_id, now, o, subject, action, resource, request, cached, latency_us = rec
     head = orjson.dumps({
-        "decision_id": decision.decision_id,
+        "decision_id": decision_id,
         "time": iso_time(now),
         "revision": o.revision,
-        "subject": r.subject,
-        "action": r.action,
-        "resource": r.resource,
-        "request": orjson.Fragment(redact.dumps(r.input)),
+        "subject": subject,
+        "action": action,
+        "resource": resource,
+        "request": orjson.Fragment(request),
     })
     return b"".join((
         head[:-1], b",", _outcome_json(o),
-        b',"cached":true,"latency_us":' if decision.cached else b',"cached":false,"latency_us":',
-        str(decision.latency_us).encode(), b"}\n",
+        b',"cached":true,"latency_us":' if cached else b',"cached":false,"latency_us":',
+        str(latency_us).encode(), b"}\n",
     ))

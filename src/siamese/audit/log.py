@@ -19,13 +19,13 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..decision.models import Decision
-from .event import Redactor, event_line
+from .event import Record, Redactor, line_of, record
 
 log = logging.getLogger("siamese.audit")
 
 __all__ = ["AuditLog", "Sink"]
 
-_Item = tuple[Decision, float, "asyncio.Future[bool] | None"]
+_Item = tuple[Record, "asyncio.Future[bool] | None"]
 
 
 class Sink(Protocol):
@@ -56,7 +56,7 @@ class AuditLog:
         self.linger = (0.002 if required else 0.02) if linger is None else linger
         self.redact = redact or Redactor()
         self.clock = clock
-        # (decision, time, future): the line is made by the writer, a batch at a time
+        # (record, future): the line is made by the writer, a batch at a time
         self._buf: deque[_Item] = deque()
         self._queue_size = queue_size
         self._wake: asyncio.Event | None = None
@@ -112,10 +112,16 @@ class AuditLog:
             self.lost += 1
             self.error = "audit queue full"
         else:
-            self._buf.append((decision, self.clock(), fut))
-            if not wake.is_set():
-                wake.set()
-            return fut
+            try:
+                rec = record(decision, self.clock(), self.redact)
+            except Exception:  # a request that cannot be serialised (a bug): this event only
+                log.exception("audit event of decision %s lost", decision.decision_id)
+                self.lost += 1
+            else:
+                self._buf.append((rec, fut))
+                if not wake.is_set():
+                    wake.set()
+                return fut
         if fut is not None:
             fut.set_result(False)
         return fut
@@ -126,14 +132,18 @@ class AuditLog:
         buf = self._buf
         while True:
             await wake.wait()
-            if self.linger and not self._stopping:
+            # one write per linger: the events that come during a write wait for the next
+            # (writing them at once would make a batch of whatever one write's time brings),
+            # unless a whole batch is waiting already or the log is stopping
+            if self.linger and not self._stopping and len(buf) < self.batch:
                 await asyncio.sleep(self.linger)
             wake.clear()
-            while buf:
+            if buf:
                 n = min(len(buf), self.batch)
-                items = [buf.popleft() for _ in range(n)]
-                await self._write(items)
-            if self._stopping:
+                await self._write([buf.popleft() for _ in range(n)])
+            if buf:
+                wake.set()
+            elif self._stopping:
                 return
 
     async def _write(self, items: list[_Item]) -> None:
@@ -141,15 +151,14 @@ class AuditLog:
         # the serialiser warm in the CPU's caches, and the request path only queues.
         lines: list[bytes] = []
         kept: list[_Item] = []
-        redact = self.redact
         for item in items:
             try:
-                lines.append(event_line(item[0], now=item[1], redact=redact))
+                lines.append(line_of(item[0]))
             except Exception:  # not serialisable (a bug): lose this event, not the batch
-                log.exception("audit event of decision %s lost", item[0].decision_id)
+                log.exception("audit event of decision %s lost", item[0][0])
                 self.lost += 1
-                if item[2] is not None:
-                    item[2].set_result(False)
+                if item[1] is not None:
+                    item[1].set_result(False)
             else:
                 kept.append(item)
         items = kept
@@ -169,6 +178,6 @@ class AuditLog:
                 log.warning("audit log writable again")
             self.error = None
             ok = True
-        for _, _, fut in items:
+        for _, fut in items:
             if fut is not None and not fut.done():
                 fut.set_result(ok)
