@@ -7,17 +7,19 @@ Scenarios, each served by its own process (one worker, the uvicorn options of
 
   bare           a bare Starlette endpoint returning a constant JSON body (the baseline)
   cached         the same AuthZEN evaluation repeated: a cache hit each time
+  cached_logged  as cached, with the decision log on (SIAMESE_AUDIT_LOG: the default of
+                 siamese serve; the others run with it off, to measure the server alone);
+                 the log's cost is the median of the per-round ratios of the two
   uncached       distinct RBAC evaluations (bench/workloads.py), SIAMESE_CACHE_SIZE=0
   forward        the forward-auth callout with a verified HS256 bearer token (cache on)
-  cached_logged  as cached, with the decision log on (SIAMESE_AUDIT_LOG: the default of
-                 siamese serve; the others run with it off, to measure the server alone)
 
 Peak rate: closed loop (each of ``--connections`` sends its next request when the last
 answer arrives), with wrk when it is installed, else the Python load generator below (raw
 asyncio HTTP/1.1 with keep-alive: httpx's own cost per request would cap the rate below the
-server's). All servers stay up and the peak runs go round the scenarios ``--rounds`` times;
-each scenario's figure is its median, and its ratio to the bare endpoint the median of the
-per-round ratios. Then p99 at 80% of the peak: open loop at a fixed rate (the Python
+server's). All servers stay up and the peak runs go round the scenarios ``--rounds`` times,
+every other round in reverse order (a drift of the machine's speed then falls on both sides
+of a ratio); each scenario's figure is its median, and its ratio to the bare endpoint the
+median of the per-round ratios. Then p99 at 80% of the peak: open loop at a fixed rate (the Python
 generator: wrk has no fixed-rate mode), latency counted from when each request was due, so
 a stall is not hidden; the rate is 80% of the scenario's lowest peak round, and the figure
 the median of ``--rate-rounds`` runs. With 2 CPUs or more, the servers run on CPU 0 and the
@@ -422,6 +424,16 @@ def scenarios(policy_dir: Path) -> list[Scenario]:
             env,
         ),
         Scenario(
+            "cached_logged",
+            "cached, with the decision log",
+            "/access/v1/evaluation",
+            "POST",
+            [authzen(*allowed[0])],
+            json_headers,
+            env,
+            audit=True,
+        ),
+        Scenario(
             "uncached",
             "uncached RBAC decision",
             "/access/v1/evaluation",
@@ -438,16 +450,6 @@ def scenarios(policy_dir: Path) -> list[Scenario]:
             [""],
             {"Authorization": f"Bearer {token}"},
             env,
-        ),
-        Scenario(
-            "cached_logged",
-            "cached, with the decision log",
-            "/access/v1/evaluation",
-            "POST",
-            [authzen(*allowed[0])],
-            json_headers,
-            env,
-            audit=True,
         ),
     ]
 
@@ -542,7 +544,9 @@ def run_all(chosen: list[Scenario], policy_dir: Path, args: argparse.Namespace) 
         ratios: dict[str, list[float]] = {s.name: [] for s in chosen}
         for n in range(args.rounds):
             print(f"  peak round {n + 1}/{args.rounds}", flush=True)
-            for scenario in chosen:
+            # every other round in reverse order: a drift of the machine's speed during a
+            # round then falls on both sides of each ratio
+            for scenario in chosen if n % 2 == 0 else chosen[::-1]:
                 peak = peak_run(scenario, procs[scenario.name][1], args, use_wrk)
                 bad = {k: v for k, v in peak["statuses"].items() if k != scenario.expect_status}
                 if bad:
