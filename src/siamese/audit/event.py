@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-import time as _time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -13,7 +12,7 @@ import orjson
 
 from ..decision.models import Decision, Outcome
 
-__all__ = ["DEFAULT_REDACT", "Redactor", "decision_event", "event_line", "iso_time"]
+__all__ = ["DEFAULT_REDACT", "Record", "Redactor", "event_line", "iso_time", "line_of", "record"]
 
 REDACTED = "[REDACTED]"
 # property and header names whose values are secrets, wherever they appear in a request
@@ -95,30 +94,6 @@ def iso_time(t: float) -> str:
 _last_ms, _last_text = -1, ""
 
 
-def decision_event(decision: Decision, *, now: float | None = None,
-                   redact: Callable[[Any], Any] | None = None) -> dict[str, Any]:
-    o = decision.outcome
-    r = decision.request
-    event: dict[str, Any] = {
-        "decision_id": decision.decision_id,
-        "time": iso_time(_time.time() if now is None else now),
-        "revision": o.revision,
-        "subject": r.subject,
-        "action": r.action,
-        "resource": r.resource,
-        "request": (redact or Redactor())(r.input),
-        "decision": o.allowed,
-        "reason": o.reason,
-        "rule_ids": list(o.rule_ids),
-        "explanation": o.explanation,
-        "cached": decision.cached,
-        "latency_us": decision.latency_us,
-    }
-    if o.errors:
-        event["errors"] = list(o.errors)
-    return event
-
-
 def _outcome_json(o: Outcome) -> bytes:
     """The outcome's part of a log line (``"decision":…,"reason":…,…`` without braces),
     serialised once per outcome: the cache answers many decisions with one outcome, and its
@@ -138,8 +113,9 @@ def _outcome_json(o: Outcome) -> bytes:
 
 
 def event_line(decision: Decision, *, now: float, redact: Redactor) -> bytes:
-    """The event of :func:`decision_event` as one JSON line (its keys in another order:
-    ``errors`` comes before ``cached``)."""
+    """A decision's event as one JSON line: ``decision_id``, ``time``, ``revision``,
+    ``subject``, ``action``, ``resource``, ``request`` (redacted), ``decision``, ``reason``,
+    ``rule_ids``, ``explanation``, ``errors`` (if any), ``cached``, ``latency_us``."""
     return line_of(record(decision, now, redact))
 
 
