@@ -23,7 +23,7 @@ import contextvars
 import operator
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -1198,7 +1198,7 @@ class _Progress:
             v.ref = r
         try:
             nxt = self.body[self.best + 1]
-            self.values = _values(self.frame)
+            self.values = [resolve(v) for v in self.frame]  # None (no value yet) stays
             self.goal = _resolved_goal(nxt)
             # a negation or a disjunction keeps its variables: its text must be made now
             self.text_now = None if nxt[0] in (CALL, BUILTIN) else _goal_text(nxt)
@@ -1223,26 +1223,9 @@ class _Progress:
 _REF = operator.attrgetter("ref")
 
 
-def _values(terms: Iterable[Any]) -> list[Any]:
-    """The terms with their bindings now (``resolve`` of each, None kept), fast for the
-    common case of atoms and variables."""
-    out = []
-    for v in terms:
-        while type(v) is Var:
-            r = v.ref
-            if r is UNBOUND:
-                break
-            v = r
-        else:
-            if type(v) is tuple or type(v) is Struct:
-                v = resolve(v)
-        out.append(v)
-    return out
-
-
 def _resolved_goal(g: tuple[Any, ...]) -> tuple[Any, ...]:
     if g[0] == CALL or g[0] == BUILTIN:
-        return (g[0], g[1], tuple(_values(g[2])), g[3])
+        return (g[0], g[1], tuple([resolve(a) for a in g[2]]), g[3])
     return g
 
 
