@@ -27,6 +27,7 @@ from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .ast import Clause
 from .errors import EvaluationError, LimitExceeded
 from .program import (
     ANSWER,
@@ -1101,17 +1102,14 @@ class Query:
             if not unify_head(cc.head, args, frame, trail):
                 undo(trail, mark)
                 continue
-            head = Struct(pred.name, tuple([resolve(a) for a in args]))
             body = [build_goal(g, frame) for g in cc.body]
             c = cc.clause
             if not body:
-                undo(trail, mark)
-                if prove:
-                    node: dict[str, Any] = {"goal": shorten(format_term(head)), "kind": "rule",
-                                            "rule": c.label, "location": c.location}
-                    if c.description:
-                        node["description"] = c.description
+                if prove:  # the head as matched proves the call
+                    node = _rule_json(c, _call_text(goal))
+                    undo(trail, mark)
                     return ([node], [c.label]), []
+                undo(trail, mark)
                 continue
             # One exhaustive run of the body with a marker after each goal: the furthest
             # marker reached is the longest prefix of goals with a proof, so the goal after it
@@ -1127,16 +1125,14 @@ class Query:
                     undo(trail, mark)
                     continue
                 # the bindings of the proof are still live: the head as proved
-                node = {"goal": shorten(_call_text(goal)), "kind": "rule", "rule": c.label,
-                        "location": c.location}
-                if c.description:
-                    node["description"] = c.description
+                node = _rule_json(c, _call_text(goal))
                 children, rules = proof_json(self.events, self.program, top=2)
                 if children:
                     node["children"] = children
                 undo(trail, mark)
                 return ([node], [c.label, *(r for r in rules if r != c.label)]), []
             progress.finish()
+            head = Struct(pred.name, tuple([resolve(a) for a in args]))  # as the head matched
             undo(trail, mark)
             fg = body[progress.best + 1]
             nested: list[WhyNot] = []
@@ -1249,6 +1245,15 @@ def _call_text(goal: tuple[Any, ...]) -> str:
     return name + "(" + ", ".join([format_term(a) for a in args]) + ")"
 
 
+def _rule_json(c: Clause, goal_text: str) -> dict[str, Any]:
+    """A rule's node of a proof's JSON, without its children (``ProofNode.to_dict``)."""
+    d: dict[str, Any] = {"goal": shorten(goal_text), "kind": "rule", "rule": c.label,
+                         "location": c.location}
+    if c.description:
+        d["description"] = c.description
+    return d
+
+
 def proof_json(
     events: Any, program: Program, top: int = 1
 ) -> tuple[list[dict[str, Any]], list[str]]:
@@ -1281,10 +1286,7 @@ def proof_json(
             if level >= MAX_PROOF_DEPTH:
                 return _proof_json_of_tree(events, program, top)
             c = ev[2].clause
-            d = {"goal": shorten(_call_text(goal)), "kind": "rule", "rule": c.label,
-                 "location": c.location}
-            if c.description:
-                d["description"] = c.description
+            d = _rule_json(c, _call_text(goal))
             children: list[dict[str, Any]] = []
             d["children"] = children
             stack[-1].append(d)
