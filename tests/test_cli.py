@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from siamese.cli import main
+from tests.pip.upstream import Server
 
 POLICIES = Path(__file__).parents[1] / "policies"
 
@@ -178,32 +179,27 @@ def test_operator_builtins_come_from_the_environment(
 
 
 def test_query_and_decide_fetch_from_the_allowed_urls(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    upstream: Server,
 ) -> None:
-    from tests.pip.upstream import Server
-
-    upstream = Server().start()
-    try:
-        upstream.json("/docs/plan", {"owners": ["alice", "bob"]})
-        (tmp_path / "p.rules").write_text(
-            '@id("owners-read")\n'
-            "allow(?u, read, ?doc) :-\n"
-            f'    concat("{upstream.base}/docs/", ?doc, ?url),\n'
-            "    http_get_json(?url, ?meta),\n"
-            '    json_path(?meta, "owners", ?owners),\n'
-            "    ?u in ?owners.\n"
-        )
-        code, out = run(capsys, "decide", str(tmp_path), "--subject", "bob", "--action", "read",
-                        "--resource", "plan", "--json")
-        assert code == 0 and json.loads(out)["decision"] is False
-        assert "refused: external data is off" in json.loads(out)["explanation"]["notes"][0]
-        monkeypatch.setenv("SIAMESE_HTTP_ALLOW", upstream.url("/docs/"))
-        code, out = run(capsys, "decide", str(tmp_path), "--subject", "bob", "--action", "read",
-                        "--resource", "plan")
-        assert code == 0 and out.startswith("ALLOW bob read plan: allowed by rule owners-read")
-        code, out = run(capsys, "query", "allow(?u, read, plan)", str(tmp_path), "--explain")
-        assert code == 0
-        assert "?u = alice" in out and "?u = bob" in out and "owners-read" in out
-        assert upstream.hits["/docs/plan"] == 2  # one fetch per command
-    finally:
-        upstream.close()
+    upstream.json("/docs/plan", {"owners": ["alice", "bob"]})
+    (tmp_path / "p.rules").write_text(
+        '@id("owners-read")\n'
+        "allow(?u, read, ?doc) :-\n"
+        f'    concat("{upstream.base}/docs/", ?doc, ?url),\n'
+        "    http_get_json(?url, ?meta),\n"
+        '    json_path(?meta, "owners", ?owners),\n'
+        "    ?u in ?owners.\n"
+    )
+    code, out = run(capsys, "decide", str(tmp_path), "--subject", "bob", "--action", "read",
+                    "--resource", "plan", "--json")
+    assert code == 0 and json.loads(out)["decision"] is False
+    assert "refused: external data is off" in json.loads(out)["explanation"]["notes"][0]
+    monkeypatch.setenv("SIAMESE_HTTP_ALLOW", upstream.url("/docs/"))
+    code, out = run(capsys, "decide", str(tmp_path), "--subject", "bob", "--action", "read",
+                    "--resource", "plan")
+    assert code == 0 and out.startswith("ALLOW bob read plan: allowed by rule owners-read")
+    code, out = run(capsys, "query", "allow(?u, read, plan)", str(tmp_path), "--explain")
+    assert code == 0
+    assert "?u = alice" in out and "?u = bob" in out and "owners-read" in out
+    assert upstream.hits["/docs/plan"] == 2  # one fetch per command

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +9,17 @@ import pytest
 from siamese.pip import HttpData
 from siamese.policy.loader import PolicySet, load_policy_set
 
-from .upstream import Server
+
+def owners_policy(base: str) -> str:
+    """A policy that reads who owns a document from the upstream at ``base``."""
+    return f"""
+@id("owner-reads")
+allow(?u, read, ?doc) :-
+    concat("{base}/docs/", ?doc, ?url),
+    http_get_json(?url, ?meta),
+    json_path(?meta, "owners", ?owners),
+    ?u in ?owners.
+"""
 
 
 class Clock:
@@ -23,15 +33,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture
-def upstream() -> Iterator[Server]:
-    server = Server().start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

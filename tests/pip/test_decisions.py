@@ -16,22 +16,13 @@ from siamese.engine.solver import Limits
 from siamese.pip import HttpData
 from siamese.policy.loader import PolicySet
 
-from .conftest import Clock, write_policy
+from .conftest import Clock, owners_policy, write_policy
 from .upstream import Server
-
-POLICY = """
-@id("owner-reads")
-allow(?u, read, ?doc) :-
-    concat("{base}/docs/", ?doc, ?url),
-    http_get_json(?url, ?meta),
-    json_path(?meta, "owners", ?owners),
-    ?u in ?owners.
-"""
 
 
 def setup(tmp_path: Path, upstream: Server, http: HttpData) -> PolicySet:
     upstream.json("/docs/plan", {"owners": ["alice", "bob"]})
-    return write_policy(tmp_path, POLICY.replace("{base}", upstream.base), http.builtins())
+    return write_policy(tmp_path, owners_policy(upstream.base), http.builtins())
 
 
 def cached_service(policy: PolicySet, clock: Clock) -> DecisionService:
@@ -126,7 +117,7 @@ async def test_a_deny_rule_that_cannot_fetch_does_not_turn_into_an_allow(
 ) -> None:
     # a deny rule that needs data it cannot get does not fire: the allow stands, but the
     # decision says so and is not cached. Policies that must fail closed write the
-    # condition positively (allow only when the data says so), as POLICY does.
+    # condition positively (allow only when the data says so), as owners_policy does.
     http = make_http([upstream.url("/blocklist")], volatile=False)
     upstream.json("/blocklist", {}, status=500)
     text = (f'allow(?u, read, ?r).\n'

@@ -1,10 +1,12 @@
-"""Apps built directly with create_app over small policy directories, fake clocks, and keys."""
+"""Apps built directly with create_app over small policy directories, fake clocks, and keys;
+and apps built from SIAMESE_* settings as ``siamese serve`` builds them."""
 
 from __future__ import annotations
 
 import base64
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from asgi_lifespan import LifespanManager
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from starlette.applications import Starlette
@@ -21,7 +24,7 @@ from siamese.decision.cache import DecisionCache
 from siamese.decision.models import Decision
 from siamese.decision.service import DecisionService
 from siamese.policy.store import PolicyStore
-from siamese.server.app import create_app
+from siamese.server.app import build_app, create_app
 from siamese.settings import Settings
 
 POLICY = """
@@ -220,3 +223,35 @@ def hmac_with(key: bytes, payload: dict[str, Any], alg: str = "HS256") -> str:
     body_ = b64(json.dumps(payload).encode())
     sig = _hmac.new(key, f"{header}.{body_}".encode(), hashlib.sha256).digest()
     return f"{header}.{body_}.{b64(sig)}"
+
+
+# --- apps from settings, as `siamese serve` builds them ------------------------------------
+
+
+def app_for(tmp_path: Path, policy: str, **env: str) -> Starlette:
+    """``build_app`` over one policy file with SIAMESE_* ``env`` (hot reload and the
+    decision log off unless set; a variable set to "" is left out)."""
+    root = tmp_path / "policies"
+    root.mkdir(exist_ok=True)
+    (root / "p.rules").write_text(policy)
+    environ = {
+        "SIAMESE_POLICY_DIR": str(root),
+        "SIAMESE_RELOAD": "off",
+        "SIAMESE_AUDIT_LOG": "off",
+        **env,
+    }
+    return build_app(Settings.from_environ({k: v for k, v in environ.items() if v}))
+
+
+@asynccontextmanager
+async def serving(
+    app: Starlette, headers: dict[str, str] | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ``app`` with its lifespan running (services started, then stopped)."""
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://t", headers=headers
+        ) as c,
+    ):
+        yield c

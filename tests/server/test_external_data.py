@@ -5,66 +5,20 @@ from SIAMESE_HTTP_*, operator built-ins from SIAMESE_BUILTINS, the client's coun
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from starlette.applications import Starlette
 
-from siamese.server.app import build_app
-from siamese.settings import Settings
 from tests.pip import operator_mod
+from tests.pip.conftest import owners_policy
 from tests.pip.upstream import Server
 
-from .conftest import body
-
-FETCHING = """
-@id("owner-reads")
-allow(?u, read, ?doc) :-
-    concat("{base}/docs/", ?doc, ?url),
-    http_get_json(?url, ?meta),
-    json_path(?meta, "owners", ?owners),
-    ?u in ?owners.
-"""
+from .conftest import app_for, body, serving
 
 OPERATOR = """
 @id("engineers-read")
 allow(?u, read, ?doc) :- department(?u, eng).
 """
-
-
-@pytest.fixture
-def upstream() -> Iterator[Server]:
-    server = Server().start()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-def app_for(tmp_path: Path, policy: str, **env: str) -> Starlette:
-    root = tmp_path / "policies"
-    root.mkdir(exist_ok=True)
-    (root / "p.rules").write_text(policy)
-    environ = {
-        "SIAMESE_POLICY_DIR": str(root),
-        "SIAMESE_RELOAD": "off",
-        "SIAMESE_AUDIT_LOG": "off",
-        **env,
-    }
-    return build_app(Settings.from_environ(environ))
-
-
-@asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as c,
-    ):
-        yield c
 
 
 def metric(text: str, name: str, labels: str = "") -> float:
@@ -77,7 +31,7 @@ async def test_decisions_use_fetched_data(tmp_path: Path, upstream: Server) -> N
     upstream.json("/docs/plan", {"owners": ["alice", "bob"]})
     app = app_for(
         tmp_path,
-        FETCHING.replace("{base}", upstream.base),
+        owners_policy(upstream.base),
         SIAMESE_HTTP_ALLOW=upstream.url("/docs/"),
     )
     async with serving(app) as c:
@@ -123,7 +77,7 @@ async def test_the_tuning_variables_reach_the_client(tmp_path: Path, upstream: S
     upstream.json("/docs/plan", {"owners": ["alice"]}, status=503)
     app = app_for(
         tmp_path,
-        FETCHING.replace("{base}", upstream.base),
+        owners_policy(upstream.base),
         SIAMESE_HTTP_ALLOW=upstream.url("/docs/"),
         SIAMESE_HTTP_TIMEOUT_MS="250",
         SIAMESE_HTTP_MAX_BYTES="4096",
@@ -153,7 +107,7 @@ async def test_the_tuning_variables_reach_the_client(tmp_path: Path, upstream: S
 
 async def test_external_data_is_off_by_default(tmp_path: Path, upstream: Server) -> None:
     upstream.json("/docs/plan", {"owners": ["alice"]})
-    app = app_for(tmp_path, FETCHING.replace("{base}", upstream.base))
+    app = app_for(tmp_path, owners_policy(upstream.base))
     async with serving(app) as c:
         r = await c.post("/access/v1/evaluation", json=body("alice", "read", "plan"))
         assert r.json()["decision"] is False

@@ -10,10 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from siamese.server.app import build_app
-from siamese.settings import Settings
+from .conftest import app_for, serving
 
 ADMIN = "admin-key-0123456789"
 
@@ -50,25 +48,16 @@ CHAIN = "".join(f"parent(n{i}, n{i + 1}).\n" for i in range(1, 150)) + (
 async def admin_client(
     tmp_path: Path, key: str | None = ADMIN, policy: str = POLICY, **env: str
 ) -> AsyncIterator[httpx.AsyncClient]:
-    root = tmp_path / "policies"
-    root.mkdir(exist_ok=True)
-    (root / "p.rules").write_text(policy)
-    environ = {
-        "SIAMESE_POLICY_DIR": str(root),
-        "SIAMESE_RELOAD": "off",
-        "SIAMESE_AUDIT_LOG": "off",
-        "SIAMESE_ADMIN_KEYS": f"other-admin-key, {ADMIN}",
-        "SIAMESE_BUILTINS": "tests.pip.operator_mod:BUILTINS",
-        **env,
-    }
-    app = build_app(Settings.from_environ({k: v for k, v in environ.items() if v}))
-    headers = {"X-API-Key": key} if key else {}
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://t", headers=headers
-        ) as c,
-    ):
+    app = app_for(
+        tmp_path,
+        policy,
+        **{
+            "SIAMESE_ADMIN_KEYS": f"other-admin-key, {ADMIN}",
+            "SIAMESE_BUILTINS": "tests.pip.operator_mod:BUILTINS",
+            **env,
+        },
+    )
+    async with serving(app, {"X-API-Key": key} if key else None) as c:
         yield c
 
 
