@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,12 @@ import pytest
 
 from siamese.audit.search import read_events
 
+from .helpers import free_port
+
 DEADLINE = 60.0
 POLICY = "allow(?u, read, ?r) :- startswith(?r, \"doc\").\n"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start(tmp_path: Path, workers: int) -> tuple[subprocess.Popen[bytes], str, Path]:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,10 +26,11 @@ import httpx
 import jwt
 import pytest
 
+from .helpers import DEADLINE, free_port, wait_for
+
 ROOT = Path(__file__).parents[2]
 TEMPLATE = ROOT / "deploy" / "nginx" / "siamese.conf.template"
 SECRET = "e2e-secret-with-enough-bytes-for-hs256"
-DEADLINE = 30.0
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
 if NGINX is None:
@@ -48,24 +49,8 @@ response_header("X-User-Role", ?r) :- input("claims.sub", ?u), role(?u, ?r).
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def wait_for(check: Callable[[], Any], what: str) -> Any:
-    end = time.monotonic() + DEADLINE
-    while True:
-        try:
-            result = check()
-        except (httpx.TransportError, OSError):
-            result = None
-        if result:
-            return result
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass
