@@ -47,6 +47,7 @@ class RuleEngine:
         max_steps: int = 1_000_000,
         timeout_ms: float | None = 5000.0,
         tabling: bool = True,
+        compiled: bool = True,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -55,6 +56,7 @@ class RuleEngine:
             wrapped[name] = fn if isinstance(fn, Builtin) else custom(fn, name)
         self.program = Program(wrapped)
         self.program.tabling = tabling
+        self.program.compiled = compiled
         self.limits = Limits(
             max_depth=max_depth,
             max_solutions=max_solutions,

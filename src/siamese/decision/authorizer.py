@@ -74,8 +74,9 @@ class Authorizer:
             deny_pred = program.predicates.get(("deny", 3))
             if deny_pred is not None and deny_pred.defined:
                 q = self._query(program, "deny", args, request, notes=notes)
-                if await q.first():
-                    proof, rule_list = q.proof_json()
+                denied = await q.drive(q.prove(q.goals[0]))
+                if denied is not None:
+                    proof, rule_list = denied
                     rules = tuple(rule_list)
                     return Outcome(
                         False, revision,
@@ -93,7 +94,7 @@ class Authorizer:
             if self.explain_denials:  # one pass: the proof, or else the why-not
                 found, why_not = await q.drive(q.prove_or_why_not(q.goals[0]))
             else:
-                found = q.proof_json() if await q.first() else None
+                found = await q.drive(q.prove(q.goals[0]))
             if found is not None:
                 proof, rule_list = found
                 rules = tuple(rule_list)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import PolicySyntaxError
+from .fastpath import analyse_fast
 from .program import BUILTIN, CALL, NOT, OR
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ def analyse(program: Program) -> None:
     for p in preds:
         p.request_independent = p not in dependent
     program.input_paths = input_paths(program)
+    analyse_fast(program)
 
 
 def input_paths(program: Program) -> frozenset[str] | None:

@@ -69,7 +69,7 @@ MARK = 8
 
 
 class CompiledClause:
-    __slots__ = ("body", "clause", "first_const", "head", "index", "nvars", "var_names")
+    __slots__ = ("body", "clause", "fast", "first_const", "head", "index", "nvars", "var_names")
 
     def __init__(
         self,
@@ -87,6 +87,7 @@ class CompiledClause:
         self.index = index
         first = head[0] if head else None
         self.first_const = first if type(first) in (str, int, float, bool) else None
+        self.fast: Any = None  # the compiled body (see fastpath), set by the analysis
 
 
 _ATOMIC = (str, int, float, bool)
@@ -256,6 +257,7 @@ class Program:
         self.table_answers = 0
         self._analysed = False
         self.tabling = True
+        self.compiled = True  # joins of facts and tables run as generated code (fastpath)
         # the literal paths that input(Path, ?V) goals read; None when some path is computed
         self.input_paths: frozenset[str] | None = frozenset()
 

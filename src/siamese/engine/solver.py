@@ -29,6 +29,7 @@ from typing import Any
 
 from .ast import Clause
 from .errors import EvaluationError, LimitExceeded
+from .fastpath import NO_HEAD
 from .program import (
     ANSWER,
     BUILTIN,
@@ -1055,6 +1056,15 @@ class Query:
         _, out = yield from self._clause_pass(goal, depth, False)
         return out
 
+    def prove(self, goal: tuple[Any, ...]) -> Generator[
+        Any, Any, tuple[list[dict[str, Any]], list[str]] | None
+    ]:
+        """The first proof of a call, as :meth:`first` then :meth:`proof_json` give it, by
+        the one pass of :meth:`prove_or_why_not` without its "why not" (queries with
+        ``proofs=True``); None when the call has no proof."""
+        found, _ = yield from self._one_pass(goal, 0, False)
+        return found
+
     def prove_or_why_not(
         self, goal: tuple[Any, ...], depth: int = 2
     ) -> Generator[Any, Any, tuple[tuple[list[dict[str, Any]], list[str]] | None, list[WhyNot]]]:
@@ -1063,6 +1073,11 @@ class Query:
         proof of the call, in the order a query finds it, or ``(None, why_not)``. A deny
         then costs one search of the call's clauses, not two. (Queries with ``proofs=True``;
         a tabled predicate is asked as a query first.)"""
+        return (yield from self._one_pass(goal, depth, True))
+
+    def _one_pass(
+        self, goal: tuple[Any, ...], depth: int, why: bool
+    ) -> Generator[Any, Any, tuple[tuple[list[dict[str, Any]], list[str]] | None, list[WhyNot]]]:
         if goal[0] != CALL and goal[0] != CALL_RAW:
             return None, []
         pred: Predicate = goal[1]
@@ -1075,12 +1090,12 @@ class Query:
                 undo(trail, mark)
                 return proof, []
             undo(trail, mark)
-            out = yield from self.why_not(goal, depth)
+            out = (yield from self.why_not(goal, depth)) if why else []
             return None, out
-        return (yield from self._clause_pass(goal, depth, True))
+        return (yield from self._clause_pass(goal, depth, True, why))
 
     def _clause_pass(
-        self, goal: tuple[Any, ...], depth: int, prove: bool
+        self, goal: tuple[Any, ...], depth: int, prove: bool, why: bool = True
     ) -> Generator[Any, Any, tuple[tuple[list[dict[str, Any]], list[str]] | None, list[WhyNot]]]:
         out: list[WhyNot] = []
         if goal[0] != CALL and goal[0] != CALL_RAW:
@@ -1096,7 +1111,31 @@ class Query:
                     undo(trail, mark)
                     return ([pred.fact_json(k)], []), out
                 undo(trail, mark)
+        values: tuple[Any, ...] | None = None  # the call's values, if all strings (fastpath)
         for cc in pred.clauses:
+            fast = cc.fast
+            if fast is not None:
+                if values is None:
+                    values = tuple([deref(a) for a in args])
+                    if not all(type(a) is str for a in values):
+                        values = ()
+                if values:
+                    r = yield from fast.run(self, values)
+                    if r is NO_HEAD:
+                        continue
+                    if r is not None:  # else the compiled body could not tell: interpret it
+                        if r[0]:
+                            if not prove:  # this clause proves the goal: not a reason why not
+                                continue
+                            found = _fast_proof(cc, goal, r[1])
+                            if found is not None:
+                                return found, []
+                        else:
+                            if why:
+                                w = yield from self._fast_why_not(cc, goal, values, r[1], r[2],
+                                                                  depth)
+                                out.append(w)
+                            continue
             mark = len(trail)
             frame: list[Any] = [None] * cc.nvars
             if not unify_head(cc.head, args, frame, trail):
@@ -1109,6 +1148,12 @@ class Query:
                     node = _rule_json(c, _call_text(goal))
                     undo(trail, mark)
                     return ([node], [c.label]), []
+                undo(trail, mark)
+                continue
+            if not why:
+                proved = yield from self._exhaust(body)
+                if proved:
+                    break
                 undo(trail, mark)
                 continue
             # One exhaustive run of the body with a marker after each goal: the furthest
@@ -1124,13 +1169,7 @@ class Query:
                 if not prove:  # this clause proves the goal: not a reason why not
                     undo(trail, mark)
                     continue
-                # the bindings of the proof are still live: the head as proved
-                node = _rule_json(c, _call_text(goal))
-                children, rules = proof_json(self.events, self.program, top=2)
-                if children:
-                    node["children"] = children
-                undo(trail, mark)
-                return ([node], [c.label, *(r for r in rules if r != c.label)]), []
+                break
             progress.finish()
             head = Struct(pred.name, tuple([resolve(a) for a in args]))  # as the head matched
             undo(trail, mark)
@@ -1152,7 +1191,87 @@ class Query:
                     nested=nested,
                 )
             )
-        return None, out
+        else:
+            return None, out
+        # a proof (``break``): its bindings are still live, the head as proved
+        node = _rule_json(c, _call_text(goal))
+        children, rules = proof_json(self.events, self.program, top=2)
+        if children:
+            node["children"] = children
+        undo(trail, mark)
+        return ([node], [c.label, *(r for r in rules if r != c.label)]), []
+
+    def _fast_why_not(
+        self, cc: CompiledClause, goal: tuple[Any, ...], values: tuple[Any, ...], best: int,
+        bound: tuple[Any, ...], depth: int,
+    ) -> Generator[Any, Any, WhyNot]:
+        """The "why not" of a compiled body that failed (see :meth:`_clause_pass`): the goal
+        after the longest proved prefix, with the variables as they were then."""
+        c = cc.clause
+        fg = cc.body[best + 1]
+        fresh: dict[int, Var] = {}
+        fargs = []
+        for a in fg[2]:
+            if type(a) is Slot:
+                val = bound[a.i]
+                if val is None:
+                    val = fresh.get(a.i)
+                    if val is None:
+                        val = fresh[a.i] = Var(a.name)
+                fargs.append(val)
+            else:
+                fargs.append(a)
+        failed = (CALL, fg[1], tuple(fargs), fg[3])
+        nested: list[WhyNot] = []
+        if depth > 0 and fg[1].clauses:
+            mark = len(self.trail)
+            nested = yield from self.why_not(failed, depth - 1)
+            undo(self.trail, mark)
+        src = fg[3]
+        return WhyNot(
+            rule=c.label,
+            location=c.location,
+            goal=Struct(goal[1].name, values),
+            failed_goal=_call_text(failed),
+            failed_location=(
+                f"{c.source}:{src.line}:{src.col}" if src is not None else c.location
+            ),
+            bindings={
+                name: val for name, val in zip(cc.var_names, bound)
+                if val is not None and name != "_" and name.startswith("?")
+            },
+            nested=nested,
+        )
+
+
+def _fast_proof(
+    cc: CompiledClause, goal: tuple[Any, ...], chosen: tuple[Any, ...]
+) -> tuple[list[dict[str, Any]], list[str]] | None:
+    """The proof JSON of a compiled body's proof, as :func:`proof_json` makes it from the
+    interpreter's events; None if a tabled sub-proof is too deep to show this way."""
+    c = cc.clause
+    rules = [c.label]
+    children: list[dict[str, Any]] = []
+    for g, ch in zip(cc.body, chosen):
+        pred: Predicate = g[1]
+        if type(ch) is int:
+            children.append(pred.fact_json(ch))
+            continue
+        table, ans = ch
+        sub = table.proofs.get(ans) if table.proofs is not None else None
+        if sub is None:
+            text = _atom_text(pred.name) + "(" + ", ".join([format_term(a) for a in ans]) + ")"
+            children.append({"goal": shorten(text), "kind": "table"})
+            continue
+        if 2 + sub.height - 1 >= MAX_PROOF_DEPTH:  # level 2: the children of a top rule
+            return None
+        children.append(sub.shared_json())
+        for r in sub.shared_rule_ids():
+            if r not in rules:
+                rules.append(r)
+    node = _rule_json(c, _call_text(goal))
+    node["children"] = children
+    return [node], rules
 
 
 class _Progress:

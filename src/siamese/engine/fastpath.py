@@ -1,0 +1,317 @@
+"""Compiled clause bodies: the joins of facts and tables, as generated Python.
+
+The solver interprets a clause body goal by goal (a continuation, a choicepoint and a
+trail entry per step). Most decision rules are joins over facts and over the tables of
+recursive relations -- ``allow(?u, ?a, ?r) :- resource_type(?r, ?t), has_role(?u, ?role),
+role_includes(?role, ?sub), permission(?sub, ?a, ?t).`` For such a clause, whose every goal
+calls a fact predicate or a request-independent tabled predicate with atoms and variables
+as arguments, and whose values are all strings, the body is compiled once into nested
+Python loops over the same indexes and tables: bound variables are Python locals, and
+the point where a failing body got furthest is kept as it goes (for the "why not").
+
+A compiled run finds the same first proof as the interpreter (same candidates in the same
+order) and fails at the same goal with the same bindings; when it cannot tell (a table
+not computed yet, an argument that is not a string) it says so and the interpreter runs
+the clause instead. It counts a step per goal and checks the limits and gives the event
+loop its turn as the interpreter does. ``Program.compiled = False`` turns it off.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .program import CALL, Slot
+
+if TYPE_CHECKING:
+    from .program import CompiledClause, Predicate, Program
+
+__all__ = ["NO_HEAD", "FastClause", "analyse_fast"]
+
+MAX_GOALS = 16  # CPython nests at most 20 blocks; a longer body is interpreted
+
+NO_HEAD: Any = object()  # the call does not match the clause's head
+
+
+def _str_rows(p: Predicate) -> bool:
+    for row in p.rows:
+        for v in row:
+            if type(v) is not str:
+                return False
+    return True
+
+
+def _string_valued(program: Program) -> set[Predicate]:
+    """Predicates all of whose answers hold strings only (the greatest such set): facts of
+    strings, and rules whose head holds string constants and variables that each occur in
+    a positive call of such a predicate (any proof then binds them to strings)."""
+    preds = list(program.predicates.values())
+    out = {p for p in preds if _str_rows(p)}
+    changed = True
+    while changed:
+        changed = False
+        for p in preds:
+            if p in out and not all(_strings_in_head(cc, out) for cc in p.clauses):
+                out.discard(p)
+                changed = True
+    return out
+
+
+def _strings_in_head(cc: CompiledClause, strs: set[Predicate]) -> bool:
+    covered: set[int] = set()
+    for g in cc.body:
+        if g[0] == CALL and g[1] in strs:
+            covered.update(a.i for a in g[2] if type(a) is Slot)
+    for a in cc.head:
+        if type(a) is Slot:
+            if a.i not in covered:
+                return False
+        elif type(a) is not str:
+            return False
+    return True
+
+
+def analyse_fast(program: Program) -> None:
+    """Mark the clauses whose bodies can be compiled (after tabling and request dependence
+    are known)."""
+    strs = _string_valued(program) if program.compiled else set()
+    for p in program.predicates.values():
+        for cc in p.clauses:
+            cc.fast = FastClause(cc) if strs and _compilable(cc, strs) else None
+
+
+def _compilable(cc: CompiledClause, strs: set[Predicate]) -> bool:
+    if not cc.body or len(cc.body) > MAX_GOALS:
+        return False
+    if not all(type(a) is Slot or type(a) is str for a in cc.head):
+        return False
+    for g in cc.body:
+        if g[0] != CALL:
+            return False
+        p: Predicate = g[1]
+        if p not in strs:
+            return False
+        if p.tabled:
+            if not p.request_independent or len(g[2]) >= 16:  # see _table_key
+                return False
+        elif p.clauses:
+            return False
+        if not all(type(a) is Slot or type(a) is str for a in g[2]):
+            return False
+    return True
+
+
+class FastClause:
+    """A clause's compiled body, generated at its first use. ``run(query, args)`` is a
+    generator (the solver's requests pass through it) that returns ``NO_HEAD``, None (the
+    interpreter must run this call), ``(True, chosen)`` -- per goal, the fact's row index or
+    the (table, answer) it used -- or ``(False, best, values)``: the last goal of the
+    longest proved prefix and the clause's variables then (None where unbound)."""
+
+    __slots__ = ("cc", "run")
+
+    def __init__(self, cc: CompiledClause) -> None:
+        self.cc = cc
+        self.run = self._first_run
+
+    def _first_run(self, q: Any, args: tuple[Any, ...]) -> Any:
+        self.run = _generate(self.cc)
+        return self.run(q, args)
+
+
+def _generate(cc: CompiledClause) -> Any:
+    from .solver import _FREE, PAUSE, _VarKey
+
+    consts: dict[str, Any] = {"PAUSE": PAUSE, "NO_HEAD": NO_HEAD, "_index": _index}
+    names: dict[int, str] = {}
+
+    def const(value: Any) -> str:
+        """A name for a value in the generated code (values never enter its text)."""
+        key = id(value)
+        name = names.get(key)
+        if name is None:
+            name = names[key] = f"K{len(names)}"
+            consts[name] = value
+        return name
+
+    def v(i: int) -> str:
+        return f"v{i}"
+
+    lines: list[str] = ["def run(q, args):"]
+    ind = "    "
+    nvars = cc.nvars
+    n = len(cc.head)
+    lines.append(f"{ind}if len(args) != {n}:")
+    lines.append(f"{ind}    return NO_HEAD")
+    bound: set[int] = set()
+    for j, a in enumerate(cc.head):
+        lines.append(f"{ind}a{j} = args[{j}]")
+        if type(a) is Slot:
+            if a.i in bound:
+                lines.append(f"{ind}if a{j} != {v(a.i)}:")
+                lines.append(f"{ind}    return NO_HEAD")
+            else:
+                lines.append(f"{ind}{v(a.i)} = a{j}")
+                bound.add(a.i)
+        else:
+            lines.append(f"{ind}if a{j} != {const(a)}:")
+            lines.append(f"{ind}    return NO_HEAD")
+    lines += [
+        f"{ind}steps = q.steps",
+        f"{ind}nc = q.next_check",
+        f"{ind}best = -1",
+        f"{ind}snap = {_values(bound, nvars)}",
+    ]
+    last = len(cc.body) - 1
+    chosen: list[str] = []
+
+    def value_of(a: Any) -> str:
+        return v(a.i) if type(a) is Slot else const(a)
+
+    for gi, g in enumerate(cc.body):
+        pred: Predicate = g[1]
+        gargs = g[2]
+        p = const(pred)
+        lines += [
+            f"{ind}steps += 1",
+            f"{ind}if steps >= nc:",
+            f"{ind}    q.steps = steps",
+            f"{ind}    if q._checkpoint():",
+            f"{ind}        yield PAUSE",
+            f"{ind}    nc = q.next_check",
+        ]
+        bound_pos = [j for j, a in enumerate(gargs) if type(a) is not Slot or a.i in bound]
+        # free positions: the first occurrence of a variable binds it, a repeat compares
+        first_free: dict[int, int] = {}
+        binds: list[tuple[int, int]] = []  # (position, slot)
+        repeats: list[tuple[int, int]] = []  # (position, earlier position)
+        for j, a in enumerate(gargs):
+            if j in bound_pos:
+                continue
+            if a.i in first_free:
+                repeats.append((j, first_free[a.i]))
+            else:
+                first_free[a.i] = j
+                binds.append((j, a.i))
+        all_bound = len(bound_pos) == len(gargs)
+        if pred.tabled:
+            tk = _tabled_key(gargs, bound, const, value_of, _FREE, _VarKey)
+            t = f"t{gi}"
+            lines += [
+                f"{ind}{t} = q._find_table({p}, ({p}, {tk}))",
+                f"{ind}if {t} is None or not {t}.ground:",
+                f"{ind}    q.steps = steps",
+                f"{ind}    return None",
+                f"{ind}if {t}.answers:",
+            ]
+            body_ind = ind + "    "
+            if all_bound:
+                key = "(" + "".join(value_of(gargs[j]) + ", " for j in range(len(gargs))) + ")"
+                # a complete ground table with more than four answers: a set lookup
+                lines += [
+                    f"{body_ind}if len({t}.answers) > 4:",
+                    f"{body_ind}    it{gi} = ({key},) if {key} in {t}.seen else ()",
+                    f"{body_ind}else:",
+                    f"{body_ind}    it{gi} = {t}.answers",
+                ]
+            else:
+                lines.append(f"{body_ind}it{gi} = {t}.answers")
+            lines.append(f"{body_ind}for ans{gi} in it{gi}:")
+            inner = body_ind + "    "
+            row = f"ans{gi}"
+            chosen.append(f"({t}, ans{gi})")
+        else:
+            rows = f"rows{gi}"
+            lines.append(f"{ind}{rows} = {p}.rows")
+            if all_bound:
+                key = "(" + "".join(value_of(gargs[j]) + ", " for j in range(len(gargs))) + ")"
+                lines += [
+                    f"{ind}gi{gi} = {p}.ground_index",
+                    f"{ind}if gi{gi} is None:",
+                    f"{ind}    gi{gi} = {p}.ground_lookup()",
+                    f"{ind}k{gi} = gi{gi}.get({key})",
+                    f"{ind}for k{gi} in (() if k{gi} is None else (k{gi},)):",
+                ]
+            elif not bound_pos:
+                lines.append(f"{ind}for k{gi} in range(len({rows})):")
+            else:
+                mask = sum(1 << j for j in bound_pos)
+                key = (
+                    value_of(gargs[bound_pos[0]]) if len(bound_pos) == 1
+                    else "(" + ", ".join(value_of(gargs[j]) for j in bound_pos) + ")"
+                )
+                lines += [
+                    f"{ind}ix{gi} = {p}.by_mask.get({mask})",
+                    f"{ind}if ix{gi} is None:",
+                    f"{ind}    ix{gi} = _index({p}, {mask}, {tuple(bound_pos)!r})",
+                    f"{ind}for k{gi} in ix{gi}.get({key}, ()):",
+                ]
+            inner = ind + "    "
+            row = f"r{gi}"
+            lines.append(f"{inner}{row} = {rows}[k{gi}]")
+            chosen.append(f"k{gi}")
+        if pred.tabled:
+            # answers are filtered on the bound arguments (the table may be wider)
+            for j in bound_pos:
+                lines += [f"{inner}if {row}[{j}] != {value_of(gargs[j])}:",
+                          f"{inner}    continue"]
+        for j, earlier in repeats:
+            lines += [f"{inner}if {row}[{j}] != {row}[{earlier}]:", f"{inner}    continue"]
+        for j, slot in binds:
+            lines.append(f"{inner}{v(slot)} = {row}[{j}]")
+            bound.add(slot)
+        if gi < last:
+            lines += [
+                f"{inner}if best < {gi}:",
+                f"{inner}    best = {gi}",
+                f"{inner}    snap = {_values(bound, nvars)}",
+            ]
+        ind = inner
+    lines += [f"{ind}q.steps = steps", f"{ind}return (True, ({', '.join(chosen)},))"]
+    lines += ["    q.steps = steps", "    return (False, best, snap)"]
+    source = "\n".join(lines) + "\n"
+    namespace: dict[str, Any] = dict(consts)
+    # the text holds only names made here; values (atoms, predicates) are passed as globals
+    exec(compile(source, f"<compiled clause {cc.clause.label}>", "exec"), namespace)
+    return namespace["run"]
+
+
+def _values(bound: set[int], nvars: int) -> str:
+    """The code of the tuple of the clause's variables, None for those not bound yet."""
+    return "(" + "".join((f"v{i}" if i in bound else "None") + ", " for i in range(nvars)) + ")"
+
+
+def _tabled_key(gargs: tuple[Any, ...], bound: set[int], const: Any, value_of: Any,
+                free: list[tuple[Any, ...]], var_key: Any) -> str:
+    """The code of the table key the interpreter computes for this call (``_abstract`` then
+    ``_table_key`` in the solver): the first argument and every other free when the first is
+    bound and there is more than one; all the values when every argument is bound; else the
+    call's variant (bound values, and variables numbered by first occurrence)."""
+    def is_bound(a: Any) -> bool:
+        return type(a) is not Slot or a.i in bound
+
+    n = len(gargs)
+    if all(is_bound(a) for a in gargs) and n == 1:
+        return f"({value_of(gargs[0])},)"
+    if n > 1 and is_bound(gargs[0]):
+        rest = gargs[1:]
+        distinct_free = (
+            all(not is_bound(a) for a in rest) and len({a.i for a in rest}) == len(rest)
+        )
+        if any(is_bound(a) for a in rest) or distinct_free:
+            return f"({value_of(gargs[0])},) + {const(free[n - 1])}"
+    parts = []
+    numbers: dict[int, int] = {}
+    for a in gargs:
+        if is_bound(a):
+            parts.append(value_of(a))
+        else:
+            k = numbers.setdefault(a.i, len(numbers))
+            parts.append(const(var_key(k)))
+    return "(" + "".join(p + ", " for p in parts) + ")"
+
+
+def _index(pred: Predicate, mask: int, positions: tuple[int, ...]) -> dict[Any, list[int]]:
+    idx = pred.by_mask.get(mask)
+    if idx is None:
+        idx = pred.by_mask[mask] = pred.index_on(positions)
+    return idx
