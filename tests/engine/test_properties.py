@@ -242,3 +242,14 @@ def test_deeply_nested_input_is_a_clean_error() -> None:
             assert "nest" in str(e)
         else:  # pragma: no cover
             raise AssertionError("deep nesting was accepted")
+
+
+@given(st.text(max_size=6))
+def test_an_atom_prints_bare_exactly_when_it_reads_back_bare(s: str) -> None:
+    import re
+
+    from siamese.engine.terms import _atom_text
+
+    bare = re.fullmatch(r"[a-z][A-Za-z0-9_]*", s) is not None and s not in {
+        "true", "false", "not", "in", "is"}
+    assert (_atom_text(s) == s) == bare

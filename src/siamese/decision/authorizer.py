@@ -69,12 +69,15 @@ class Authorizer:
         program = policy.program
         revision = policy.revision
         args = (request.subject, request.action, request.resource)
-        volatile = False
         try:
+            # one query for the whole decision: deny, then allow share its limits (steps,
+            # timeout), its tables and its notes
+            q = Query(program, (), limits=self.limits, clock=self.clock,
+                      wall_clock=self.wall_clock, input=request.input, proofs=True)
+            q.notes = notes
             deny_pred = program.predicates.get(("deny", 3))
             if deny_pred is not None and deny_pred.defined:
-                q = self._query(program, "deny", args, request, notes=notes)
-                denied = await q.drive(q.prove(q.goals[0]))
+                denied = await q.drive(q.prove((CALL, deny_pred, args, None)))
                 if denied is not None:
                     proof, rule_list = denied
                     rules = tuple(rule_list)
@@ -84,17 +87,17 @@ class Authorizer:
                         {"kind": "deny", "proof": proof}, rule_ids=rules,
                         cacheable=not q.volatile,
                     )
-                volatile = q.volatile
             allow_pred = program.predicates.get(("allow", 3))
             if allow_pred is None or not allow_pred.defined:
                 return Outcome(False, revision, "no allow rules in the policy set",
-                               {"kind": "default-deny", "why_not": []}, cacheable=not volatile)
-            q = self._query(program, "allow", args, request, notes=notes)
+                               {"kind": "default-deny", "why_not": []},
+                               cacheable=not q.volatile)
+            allow = (CALL, allow_pred, args, None)
             why_not: list[WhyNot] = []
             if self.explain_denials:  # one pass: the proof, or else the why-not
-                found, why_not = await q.drive(q.prove_or_why_not(q.goals[0]))
+                found, why_not = await q.drive(q.prove_or_why_not(allow))
             else:
-                found = await q.drive(q.prove(q.goals[0]))
+                found = await q.drive(q.prove(allow))
             if found is not None:
                 proof, rule_list = found
                 rules = tuple(rule_list)
@@ -105,15 +108,14 @@ class Authorizer:
                     True, revision,
                     f"allowed by rule {rules[0]}" if rules else "allowed",
                     {"kind": "allow", "proof": proof}, rule_ids=rules,
-                    cacheable=not (volatile or q.volatile), response_headers=headers,
+                    cacheable=not q.volatile, response_headers=headers,
                 )
-            volatile = volatile or q.volatile
             why = [w.to_dict() for w in why_not]
             reason = (
                 f"no rule allows {request.subject} to {request.action} {request.resource}"
             )
             return Outcome(False, revision, reason, {"kind": "default-deny", "why_not": why},
-                           cacheable=not volatile)
+                           cacheable=not q.volatile)
         except LimitExceeded as e:
             return Outcome(False, revision, f"denied: limit exceeded ({e.limit})",
                            {"kind": "error", "error": str(e)}, errors=(str(e),),

@@ -107,11 +107,17 @@ class FastClause:
     the (table, answer) it used -- or ``(False, best, values)``: the last goal of the
     longest proved prefix and the clause's variables then (None where unbound)."""
 
-    __slots__ = ("cc", "run")
+    __slots__ = ("cc", "locations", "run")
 
     def __init__(self, cc: CompiledClause) -> None:
         self.cc = cc
         self.run = self._first_run
+        c = cc.clause
+        # where each body goal is written: a failed goal's location in the "why not"
+        self.locations = [
+            f"{c.source}:{g[3].line}:{g[3].col}" if g[3] is not None else c.location
+            for g in cc.body
+        ]
 
     def _first_run(self, q: Any, args: tuple[Any, ...]) -> Any:
         self.run = _generate(self.cc)

@@ -16,7 +16,7 @@ from .ast import BodyItem, Clause, FactBlock, Goal, Not, Or, ProgramItem
 from .builtins import BUILTIN_ARITIES, DEFAULT_BUILTINS, Builtin
 from .errors import EngineError, PolicySyntaxError
 from .proof import shorten
-from .terms import JsonMap, Struct, Term, Var, format_term
+from .terms import JsonMap, Struct, Term, Var, format_call
 
 __all__ = ["CompiledClause", "Predicate", "Program", "Slot", "TList", "TStruct"]
 
@@ -69,7 +69,8 @@ MARK = 8
 
 
 class CompiledClause:
-    __slots__ = ("body", "clause", "fast", "first_const", "head", "index", "nvars", "var_names")
+    __slots__ = ("body", "clause", "fast", "first_const", "head", "index", "label", "location",
+                 "nvars", "var_names")
 
     def __init__(
         self,
@@ -88,10 +89,12 @@ class CompiledClause:
         first = head[0] if head else None
         self.first_const = first if type(first) in (str, int, float, bool) else None
         self.fast: Any = None  # the compiled body (see fastpath), set by the analysis
+        self.location = clause.location  # made once: explanations name the clause often
+        self.label = clause.label
 
 
 _ATOMIC = (str, int, float, bool)
-FACT_JSON_CACHE = 1024  # facts per predicate whose proof JSON is kept (~0.4 MB)
+FACT_JSON_CACHE = 4096  # facts per predicate whose proof JSON is kept (~1.4 MB)
 
 
 class Predicate:
@@ -168,7 +171,7 @@ class Predicate:
             if len(self.fact_json_cache) >= FACT_JSON_CACHE:
                 self.fact_json_cache = {}
             d = self.fact_json_cache[i] = {
-                "goal": shorten(format_term(Struct(self.name, self.rows[i]))),
+                "goal": shorten(format_call(self.name, self.rows[i])),
                 "kind": "fact",
                 "location": self.row_location(i),
             }

@@ -27,7 +27,6 @@ from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .ast import Clause
 from .errors import EvaluationError, LimitExceeded
 from .fastpath import NO_HEAD
 from .program import (
@@ -53,10 +52,10 @@ from .terms import (
     UNBOUND,
     Struct,
     Var,
-    _atom_text,
     _unify,
     copy_term,
     deref,
+    format_call,
     format_term,
     is_ground,
     resolve,
@@ -205,16 +204,17 @@ def unify_head(
 
 
 class _VarKey:
-    __slots__ = ("i",)
+    __slots__ = ("h", "i")
 
     def __init__(self, i: int) -> None:
         self.i = i
+        self.h = hash(("_VarKey", i))  # table keys are hashed on every tabled call
 
     def __eq__(self, other: object) -> bool:
         return type(other) is _VarKey and other.i == self.i
 
     def __hash__(self) -> int:
-        return hash(("_VarKey", self.i))
+        return self.h
 
 
 def variant_key(args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -1073,26 +1073,28 @@ class Query:
         proof of the call, in the order a query finds it, or ``(None, why_not)``. A deny
         then costs one search of the call's clauses, not two. (Queries with ``proofs=True``;
         a tabled predicate is asked as a query first.)"""
-        return (yield from self._one_pass(goal, depth, True))
+        return self._one_pass(goal, depth, True)
 
     def _one_pass(
         self, goal: tuple[Any, ...], depth: int, why: bool
     ) -> Generator[Any, Any, tuple[tuple[list[dict[str, Any]], list[str]] | None, list[WhyNot]]]:
-        if goal[0] != CALL and goal[0] != CALL_RAW:
-            return None, []
-        pred: Predicate = goal[1]
-        if pred.tabled:
-            trail = self.trail
-            mark = len(trail)
-            found = yield from self._exhaust([goal])
-            if found:
-                proof = proof_json(self.events, self.program)
-                undo(trail, mark)
-                return proof, []
+        if (goal[0] == CALL or goal[0] == CALL_RAW) and goal[1].tabled:
+            return self._tabled_pass(goal, depth, why)
+        return self._clause_pass(goal, depth, True, why)  # the generator itself: one level less
+
+    def _tabled_pass(
+        self, goal: tuple[Any, ...], depth: int, why: bool
+    ) -> Generator[Any, Any, tuple[tuple[list[dict[str, Any]], list[str]] | None, list[WhyNot]]]:
+        trail = self.trail
+        mark = len(trail)
+        found = yield from self._exhaust([goal])
+        if found:
+            proof = proof_json(self.events, self.program)
             undo(trail, mark)
-            out = (yield from self.why_not(goal, depth)) if why else []
-            return None, out
-        return (yield from self._clause_pass(goal, depth, True, why))
+            return proof, []
+        undo(trail, mark)
+        out = (yield from self.why_not(goal, depth)) if why else []
+        return None, out
 
     def _clause_pass(
         self, goal: tuple[Any, ...], depth: int, prove: bool, why: bool = True
@@ -1145,9 +1147,9 @@ class Query:
             c = cc.clause
             if not body:
                 if prove:  # the head as matched proves the call
-                    node = _rule_json(c, _call_text(goal))
+                    node = _rule_json(cc, _call_text(goal))
                     undo(trail, mark)
-                    return ([node], [c.label]), []
+                    return ([node], [cc.label]), []
                 undo(trail, mark)
                 continue
             if not why:
@@ -1194,12 +1196,12 @@ class Query:
         else:
             return None, out
         # a proof (``break``): its bindings are still live, the head as proved
-        node = _rule_json(c, _call_text(goal))
+        node = _rule_json(cc, _call_text(goal))
         children, rules = proof_json(self.events, self.program, top=2)
         if children:
             node["children"] = children
         undo(trail, mark)
-        return ([node], [c.label, *(r for r in rules if r != c.label)]), []
+        return ([node], [cc.label, *(r for r in rules if r != cc.label)]), []
 
     def _fast_why_not(
         self, cc: CompiledClause, goal: tuple[Any, ...], values: tuple[Any, ...], best: int,
@@ -1207,14 +1209,15 @@ class Query:
     ) -> Generator[Any, Any, WhyNot]:
         """The "why not" of a compiled body that failed (see :meth:`_clause_pass`): the goal
         after the longest proved prefix, with the variables as they were then."""
-        c = cc.clause
         fg = cc.body[best + 1]
-        fresh: dict[int, Var] = {}
+        fresh: dict[int, Var] | None = None
         fargs = []
         for a in fg[2]:
             if type(a) is Slot:
                 val = bound[a.i]
                 if val is None:
+                    if fresh is None:
+                        fresh = {}
                     val = fresh.get(a.i)
                     if val is None:
                         val = fresh[a.i] = Var(a.name)
@@ -1227,21 +1230,12 @@ class Query:
             mark = len(self.trail)
             nested = yield from self.why_not(failed, depth - 1)
             undo(self.trail, mark)
-        src = fg[3]
-        return WhyNot(
-            rule=c.label,
-            location=c.location,
-            goal=Struct(goal[1].name, values),
-            failed_goal=_call_text(failed),
-            failed_location=(
-                f"{c.source}:{src.line}:{src.col}" if src is not None else c.location
-            ),
-            bindings={
-                name: val for name, val in zip(cc.var_names, bound)
-                if val is not None and name != "_" and name.startswith("?")
-            },
-            nested=nested,
-        )
+        bindings = {}
+        for name, val in zip(cc.var_names, bound):
+            if val is not None and name[0] == "?":  # "_" and unnamed variables are not shown
+                bindings[name] = val
+        return WhyNot(cc.label, cc.location, Struct(goal[1].name, values), _call_text(failed),
+                      cc.fast.locations[best + 1], bindings, nested)
 
 
 def _fast_proof(
@@ -1249,8 +1243,7 @@ def _fast_proof(
 ) -> tuple[list[dict[str, Any]], list[str]] | None:
     """The proof JSON of a compiled body's proof, as :func:`proof_json` makes it from the
     interpreter's events; None if a tabled sub-proof is too deep to show this way."""
-    c = cc.clause
-    rules = [c.label]
+    rules = [cc.label]
     children: list[dict[str, Any]] = []
     for g, ch in zip(cc.body, chosen):
         pred: Predicate = g[1]
@@ -1260,8 +1253,7 @@ def _fast_proof(
         table, ans = ch
         sub = table.proofs.get(ans) if table.proofs is not None else None
         if sub is None:
-            text = _atom_text(pred.name) + "(" + ", ".join([format_term(a) for a in ans]) + ")"
-            children.append({"goal": shorten(text), "kind": "table"})
+            children.append({"goal": shorten(format_call(pred.name, ans)), "kind": "table"})
             continue
         if 2 + sub.height - 1 >= MAX_PROOF_DEPTH:  # level 2: the children of a top rule
             return None
@@ -1269,7 +1261,7 @@ def _fast_proof(
         for r in sub.shared_rule_ids():
             if r not in rules:
                 rules.append(r)
-    node = _rule_json(c, _call_text(goal))
+    node = _rule_json(cc, _call_text(goal))
     node["children"] = children
     return [node], rules
 
@@ -1357,19 +1349,16 @@ def _goal_text(goal: tuple[Any, ...]) -> str:
 
 def _call_text(goal: tuple[Any, ...]) -> str:
     """A call as ``format_term`` prints it, without building its term."""
-    args = goal[2]
-    name = _atom_text(goal[1].name)
-    if not args:
-        return name + "()"
-    return name + "(" + ", ".join([format_term(a) for a in args]) + ")"
+    return format_call(goal[1].name, goal[2])
 
 
-def _rule_json(c: Clause, goal_text: str) -> dict[str, Any]:
+def _rule_json(cc: CompiledClause, goal_text: str) -> dict[str, Any]:
     """A rule's node of a proof's JSON, without its children (``ProofNode.to_dict``)."""
-    d: dict[str, Any] = {"goal": shorten(goal_text), "kind": "rule", "rule": c.label,
-                         "location": c.location}
-    if c.description:
-        d["description"] = c.description
+    d: dict[str, Any] = {"goal": shorten(goal_text), "kind": "rule", "rule": cc.label,
+                         "location": cc.location}
+    description = cc.clause.description
+    if description:
+        d["description"] = description
     return d
 
 
@@ -1404,15 +1393,15 @@ def proof_json(
         if kind == "rule":
             if level >= MAX_PROOF_DEPTH:
                 return _proof_json_of_tree(events, program, top)
-            c = ev[2].clause
-            d = _rule_json(c, _call_text(goal))
+            cc = ev[2]
+            d = _rule_json(cc, _call_text(goal))
             children: list[dict[str, Any]] = []
             d["children"] = children
             stack[-1].append(d)
             stack.append(children)
             rules_open.append(d)
-            if c.label not in rules:
-                rules.append(c.label)
+            if cc.label not in rules:
+                rules.append(cc.label)
         elif kind == "fact":
             stack[-1].append(goal[1].fact_json(ev[2]))  # rows are ground: the call is the row
         elif kind == "builtin":

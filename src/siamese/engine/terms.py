@@ -14,7 +14,6 @@ Runtime representation (chosen for speed, see ENGINE-NOTES.md):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -276,15 +275,15 @@ def to_json(t: Term) -> Any:
 
 # --- printing in the text syntax ----------------------------------------------------
 
-_BARE = re.compile(r"[a-z][A-Za-z0-9_]*")
 _KEYWORDS = frozenset({"true", "false", "not", "in", "is"})
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=32768)
 def _atom_text(s: str) -> str:
     """An atom as written: bare when it reads back as the same atom, else quoted.
     (Cached: explanations print the same atoms over and over.)"""
-    if _BARE.fullmatch(s) and s not in _KEYWORDS:
+    # bare: [a-z][A-Za-z0-9_]* (an ASCII identifier that starts with a lower-case letter)
+    if s.isascii() and s.isidentifier() and "a" <= s[0] <= "z" and s not in _KEYWORDS:
         return s
     out = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
     return f'"{out}"'
@@ -305,14 +304,20 @@ def format_term(t: Term) -> str:
     if tt is tuple:
         return "[" + ", ".join(format_term(x) for x in t) + "]"
     if tt is Struct:
-        if not t.args:
-            return _atom_text(t.name) + "()"
-        return _atom_text(t.name) + "(" + ", ".join(format_term(x) for x in t.args) + ")"
+        return format_call(t.name, t.args)
     if tt is JsonMap:
         import json
 
         return json.dumps(to_json(t), sort_keys=True)
     return repr(t)
+
+
+def format_call(name: str, args: tuple[Term, ...]) -> str:
+    """``format_term(Struct(name, args))`` without the term (explanations print many)."""
+    if not args:
+        return _atom_text(name) + "()"
+    parts = [_atom_text(a) if type(a) is str else format_term(a) for a in args]
+    return _atom_text(name) + "(" + ", ".join(parts) + ")"
 
 
 def format_args(name: str, args: Iterable[Term]) -> str:
