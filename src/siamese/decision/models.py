@@ -145,10 +145,12 @@ class Request:
         return cls.from_authzen(body, claims=claims, http=http)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
     """What the policy set decided for a request (shared by every decision the cache
-    answers with it)."""
+    answers with it, so never changed once made: ``dataclasses.replace`` makes another).
+    Not a frozen dataclass only because those cost twice as much to make, once per
+    uncached decision."""
 
     allowed: bool
     revision: str

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .ast import Clause
-from .terms import Struct, format_term, to_json
+from .terms import Struct, format_call, format_term, to_json
 
 MAX_PROOF_DEPTH = 100  # levels of a proof tree in an explanation
 MAX_GOAL_TEXT = 300  # a goal holding a fetched document must not bloat every explanation
@@ -123,10 +123,10 @@ class WhyNot:
         d: dict[str, Any] = {
             "rule": self.rule,
             "location": self.location,
-            "goal": shorten(format_term(self.goal)),
+            "goal": shorten(format_call(self.goal.name, self.goal.args)),
             "failed_goal": shorten(self.failed_goal),
             "failed_location": self.failed_location,
-            "bindings": {k: to_json(v) for k, v in self.bindings.items()},
+            "bindings": {k: v if type(v) is str else to_json(v) for k, v in self.bindings.items()},
         }
         if self.nested:
             d["because"] = [n.to_dict() for n in self.nested]
