@@ -169,6 +169,8 @@ def _generate(cc: CompiledClause) -> Any:
     ]
     last = len(cc.body) - 1
     chosen: list[str] = []
+    prelude: list[str] = []
+    body_start = len(lines)
 
     def value_of(a: Any) -> str:
         return v(a.i) if type(a) is Slot else const(a)
@@ -226,16 +228,19 @@ def _generate(cc: CompiledClause) -> Any:
             row = f"ans{gi}"
             chosen.append(f"({t}, ans{gi})")
         else:
+            # the rows and the index of a fact goal are fetched once, before the loops
             rows = f"rows{gi}"
-            lines.append(f"{ind}{rows} = {p}.rows")
-            if all_bound:
+            prelude.append(f"    {rows} = {p}.rows")
+            if all_bound:  # one row at most: a lookup, no loop
                 key = "(" + "".join(value_of(gargs[j]) + ", " for j in range(len(gargs))) + ")"
+                prelude += [
+                    f"    gi{gi} = {p}.ground_index",
+                    f"    if gi{gi} is None:",
+                    f"        gi{gi} = {p}.ground_lookup()",
+                ]
                 lines += [
-                    f"{ind}gi{gi} = {p}.ground_index",
-                    f"{ind}if gi{gi} is None:",
-                    f"{ind}    gi{gi} = {p}.ground_lookup()",
                     f"{ind}k{gi} = gi{gi}.get({key})",
-                    f"{ind}for k{gi} in (() if k{gi} is None else (k{gi},)):",
+                    f"{ind}if k{gi} is not None:",
                 ]
             elif not bound_pos:
                 lines.append(f"{ind}for k{gi} in range(len({rows})):")
@@ -245,12 +250,12 @@ def _generate(cc: CompiledClause) -> Any:
                     value_of(gargs[bound_pos[0]]) if len(bound_pos) == 1
                     else "(" + ", ".join(value_of(gargs[j]) for j in bound_pos) + ")"
                 )
-                lines += [
-                    f"{ind}ix{gi} = {p}.by_mask.get({mask})",
-                    f"{ind}if ix{gi} is None:",
-                    f"{ind}    ix{gi} = _index({p}, {mask}, {tuple(bound_pos)!r})",
-                    f"{ind}for k{gi} in ix{gi}.get({key}, ()):",
+                prelude += [
+                    f"    ix{gi} = {p}.by_mask.get({mask})",
+                    f"    if ix{gi} is None:",
+                    f"        ix{gi} = _index({p}, {mask}, {tuple(bound_pos)!r})",
                 ]
+                lines.append(f"{ind}for k{gi} in ix{gi}.get({key}, ()):")
             inner = ind + "    "
             row = f"r{gi}"
             lines.append(f"{inner}{row} = {rows}[k{gi}]")
@@ -274,6 +279,7 @@ def _generate(cc: CompiledClause) -> Any:
         ind = inner
     lines += [f"{ind}q.steps = steps", f"{ind}return (True, ({', '.join(chosen)},))"]
     lines += ["    q.steps = steps", "    return (False, best, snap)"]
+    lines[body_start:body_start] = prelude
     source = "\n".join(lines) + "\n"
     namespace: dict[str, Any] = dict(consts)
     # the text holds only names made here; values (atoms, predicates) are passed as globals

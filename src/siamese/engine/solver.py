@@ -23,7 +23,7 @@ import contextvars
 import operator
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -517,9 +517,10 @@ class Query:
         """Whether the query has a solution (its bindings stay live if so)."""
         return bool(await self._drive(self.run(), True))
 
-    async def drive(self, gen: Generator[Any, Any, Any]) -> Any:
-        """Run a generator of machine requests (e.g. :meth:`why_not`) to its return value."""
-        return await self._drive(gen, False)
+    def drive(self, gen: Generator[Any, Any, Any]) -> Coroutine[Any, Any, Any]:
+        """Run a generator of machine requests (e.g. :meth:`why_not`) to its return value
+        (await the coroutine returned: one coroutine per call, not two)."""
+        return self._drive(gen, False)
 
     async def _drive(self, gen: Generator[Any, Any, Any], first: bool) -> Any:
         """The driver of :meth:`first` (True at the first solution, False with none) and of
@@ -1113,15 +1114,13 @@ class Query:
                     undo(trail, mark)
                     return ([pred.fact_json(k)], []), out
                 undo(trail, mark)
-        values: tuple[Any, ...] | None = None  # the call's values, if all strings (fastpath)
+        values: Any = _UNSET  # the call's values, if all strings (for compiled bodies)
         for cc in pred.clauses:
             fast = cc.fast
             if fast is not None:
-                if values is None:
-                    values = tuple([deref(a) for a in args])
-                    if not all(type(a) is str for a in values):
-                        values = ()
-                if values:
+                if values is _UNSET:
+                    values = _string_values(args)
+                if values is not None:
                     r = yield from fast.run(self, values)
                     if r is NO_HEAD:
                         continue
@@ -1236,6 +1235,21 @@ class Query:
                 bindings[name] = val
         return WhyNot(cc.label, cc.location, Struct(goal[1].name, values), _call_text(failed),
                       cc.fast.locations[best + 1], bindings, nested)
+
+
+_UNSET: Any = object()
+
+
+def _string_values(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """A call's arguments as the strings they are bound to, or None if one is not a string."""
+    for a in args:
+        if type(a) is not str:
+            values = tuple([deref(x) for x in args])
+            for v in values:
+                if type(v) is not str:
+                    return None
+            return values
+    return args
 
 
 def _fast_proof(
