@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 
 from siamese import LimitExceeded, RuleEngine
 from siamese.engine.program import CALL
-from siamese.engine.solver import PAUSE, Limits, Query
+from siamese.engine.fastpath import SliceOver
+from siamese.engine.solver import NOT_COMPILED, PAUSE, Limits, Query
 
 ATOMS = ("a", "b", "c", "d")
+COMPILED_PASSES: list[tuple[str, tuple[Any, ...]]] = []  # calls the plain-call pass answered
 
 
 def engine(text: str, compiled: bool, **kw: Any) -> RuleEngine:
@@ -41,6 +43,14 @@ def answers(e: RuleEngine, name: str, args: tuple[Any, ...]) -> Any:
         q3 = query(e, name, args)
         why_only = await q3.drive(q3.why_not(q3.goals[0]))
         assert q.trail == [] and q2.trail == [] and q3.trail == []
+        # the plain-call pass, when it answers, answers the same
+        q4 = query(e, name, args)
+        plain = q4.compiled_pass(q4.goals[0])
+        if plain is not NOT_COMPILED:
+            assert (plain[0], [w.to_dict() for w in plain[1]]) == (
+                found, [w.to_dict() for w in why])
+            assert q4.compiled_pass(q4.goals[0], 0, False) == (proved, [])
+            COMPILED_PASSES.append((name, args))
         return found, [w.to_dict() for w in why], proved, [w.to_dict() for w in why_only]
 
     return asyncio.run(run())
@@ -137,19 +147,15 @@ def test_compiled_bodies_prove_and_explain_as_the_interpreter(
 def test_a_compiled_run_is_used_once_its_tables_are_warm() -> None:
     e = engine(SHAPES, compiled=True)
     cc = e.program.predicate("allow", 3).clauses[0]
-    answers(e, "allow", ("alice", "read", "r1"))
+    goal = ("allow", ("alice", "read", "r1"))
+    q = query(e, *goal)
+    assert cc.fast.run(q, goal[1]) is None  # the table is cold: the interpreter must run it
+    assert q.compiled_pass(q.goals[0]) is NOT_COMPILED
+    COMPILED_PASSES.clear()
+    answers(e, *goal)  # its first pass computes the table: the plain call answers after it
+    assert COMPILED_PASSES == [goal]  # ... and answers as the driven passes do
     assert cc.fast.run != cc.fast._first_run  # generated at its first use
-
-    async def run() -> Any:
-        q = query(e, "allow", ("alice", "read", "r1"))
-        gen = cc.fast.run(q, ("alice", "read", "r1"))
-        try:
-            while True:
-                next(gen)
-        except StopIteration as stop:
-            return stop.value
-
-    proved, chosen = asyncio.run(run())
+    proved, chosen = cc.fast.run(query(e, *goal), goal[1])
     assert proved is True and len(chosen) == 4  # a fact row per fact goal, the table answer
 
 
@@ -241,3 +247,13 @@ def test_a_long_compiled_join_gives_the_event_loop_its_turns() -> None:
     except StopIteration as stop:
         assert stop.value is None
     assert pauses >= 10
+
+    # the plain-call pass cannot pause: it gives up, and the driven pass pays the turn first
+    now[0] = 0.0
+    q = query(e, "big", ("x",), timeout_ms=None, max_steps=10**9)
+    q.last_pause = -1.0  # a slice is over at the first check
+    assert q.compiled_pass(q.goals[0]) is NOT_COMPILED and q.pause_owed
+    gen = q.prove(q.goals[0])
+    assert next(gen) is PAUSE and not q.pause_owed
+    with pytest.raises(SliceOver):
+        e.program.predicate("big", 1).clauses[0].fast.run(q, ("x",))

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from ..engine.errors import EngineError, EvaluationError, LimitExceeded
 from ..engine.program import CALL, Program
 from ..engine.proof import WhyNot
-from ..engine.solver import Limits, Query, build_goal, unify_head
+from ..engine.solver import NOT_COMPILED, Limits, Query, build_goal, unify_head
 from ..engine.terms import Var, format_term, resolve
 from .models import Outcome, Request
 
@@ -77,7 +77,9 @@ class Authorizer:
             q.notes = notes
             deny_pred = program.predicates.get(("deny", 3))
             if deny_pred is not None and deny_pred.defined:
-                denied = await q.drive(q.prove((CALL, deny_pred, args, None)))
+                deny = (CALL, deny_pred, args, None)
+                r = q.compiled_pass(deny, 0, False)  # a plain call when the rules allow it
+                denied = r[0] if r is not NOT_COMPILED else await q.drive(q.prove(deny))
                 if denied is not None:
                     proof, rule_list = denied
                     rules = tuple(rule_list)
@@ -94,7 +96,10 @@ class Authorizer:
                                cacheable=not q.volatile)
             allow = (CALL, allow_pred, args, None)
             why_not: list[WhyNot] = []
-            if self.explain_denials:  # one pass: the proof, or else the why-not
+            r = q.compiled_pass(allow, 2, self.explain_denials)
+            if r is not NOT_COMPILED:
+                found, why_not = r
+            elif self.explain_denials:  # one pass: the proof, or else the why-not
                 found, why_not = await q.drive(q.prove_or_why_not(allow))
             else:
                 found = await q.drive(q.prove(allow))

@@ -25,11 +25,16 @@ from .program import CALL, Slot
 if TYPE_CHECKING:
     from .program import CompiledClause, Predicate, Program
 
-__all__ = ["NO_HEAD", "FastClause", "analyse_fast"]
+__all__ = ["NO_HEAD", "FastClause", "SliceOver", "analyse_fast"]
 
 MAX_GOALS = 16  # CPython nests at most 20 blocks; a longer body is interpreted
 
 NO_HEAD: Any = object()  # the call does not match the clause's head
+
+
+class SliceOver(Exception):
+    """A compiled run has used up its slice of the event loop's time: the interpreter runs
+    the clause instead, after giving the loop its turn (a compiled run cannot pause)."""
 
 
 def _str_rows(p: Predicate) -> bool:
@@ -77,6 +82,7 @@ def analyse_fast(program: Program) -> None:
     for p in program.predicates.values():
         for cc in p.clauses:
             cc.fast = FastClause(cc) if strs and _compilable(cc, strs) else None
+        p.compiled = bool(p.clauses) and not p.tabled and all(cc.fast for cc in p.clauses)
 
 
 def _compilable(cc: CompiledClause, strs: set[Predicate]) -> bool:
@@ -101,11 +107,12 @@ def _compilable(cc: CompiledClause, strs: set[Predicate]) -> bool:
 
 
 class FastClause:
-    """A clause's compiled body, generated at its first use. ``run(query, args)`` is a
-    generator (the solver's requests pass through it) that returns ``NO_HEAD``, None (the
-    interpreter must run this call), ``(True, chosen)`` -- per goal, the fact's row index or
-    the (table, answer) it used -- or ``(False, best, values)``: the last goal of the
-    longest proved prefix and the clause's variables then (None where unbound)."""
+    """A clause's compiled body, generated at its first use. ``run(query, args)`` returns
+    ``NO_HEAD``, None (the interpreter must run this call), ``(True, chosen)`` -- per goal,
+    the fact's row index or the (table, answer) it used -- or ``(False, best, values)``: the
+    last goal of the longest proved prefix and the clause's variables then (None where
+    unbound). It raises :class:`SliceOver` when the event loop is owed a turn, and the
+    limits' errors."""
 
     __slots__ = ("cc", "locations", "run")
 
@@ -125,9 +132,9 @@ class FastClause:
 
 
 def _generate(cc: CompiledClause) -> Any:
-    from .solver import _FREE, PAUSE, _VarKey
+    from .solver import _FREE, _VarKey
 
-    consts: dict[str, Any] = {"PAUSE": PAUSE, "NO_HEAD": NO_HEAD, "_index": _index}
+    consts: dict[str, Any] = {"SliceOver": SliceOver, "NO_HEAD": NO_HEAD, "_index": _index}
     names: dict[int, str] = {}
 
     def const(value: Any) -> str:
@@ -184,7 +191,7 @@ def _generate(cc: CompiledClause) -> Any:
             f"{ind}if steps >= nc:",
             f"{ind}    q.steps = steps",
             f"{ind}    if q._checkpoint():",
-            f"{ind}        yield PAUSE",
+            f"{ind}        raise SliceOver",
             f"{ind}    nc = q.next_check",
         ]
         bound_pos = [j for j, a in enumerate(gargs) if type(a) is not Slot or a.i in bound]

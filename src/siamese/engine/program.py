@@ -104,6 +104,7 @@ class Predicate:
         "arity",
         "by_mask",
         "clauses",
+        "compiled",
         "defined",
         "fact_json_cache",
         "ground_index",
@@ -133,6 +134,7 @@ class Predicate:
         self.by_mask: dict[int, dict[Any, list[int]]] = {}
         self.clauses: list[CompiledClause] = []
         self.tabled = False
+        self.compiled = False  # every clause's body compiled (see fastpath), set by analysis
         self.request_independent = True
         self.defined = False
 

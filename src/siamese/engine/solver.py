@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import EvaluationError, LimitExceeded
-from .fastpath import NO_HEAD
+from .fastpath import NO_HEAD, SliceOver
 from .program import (
     ANSWER,
     BUILTIN,
@@ -417,6 +417,8 @@ class Query:
     ``input`` is the request that the ``input`` built-in reads. Built-ins receive the
     query itself as their context: ``unify``, ``input``, ``wall_clock``, ``mark_volatile``.
     """
+
+    pause_owed = False  # a compiled pass gave up at the end of a slice (see compiled_pass)
 
     def __init__(
         self,
@@ -1086,6 +1088,9 @@ class Query:
     def _tabled_pass(
         self, goal: tuple[Any, ...], depth: int, why: bool
     ) -> Generator[Any, Any, tuple[tuple[list[dict[str, Any]], list[str]] | None, list[WhyNot]]]:
+        if self.pause_owed:  # by a compiled pass that ran out of its slice
+            self.pause_owed = False
+            yield PAUSE
         trail = self.trail
         mark = len(trail)
         found = yield from self._exhaust([goal])
@@ -1101,6 +1106,9 @@ class Query:
         self, goal: tuple[Any, ...], depth: int, prove: bool, why: bool = True
     ) -> Generator[Any, Any, tuple[tuple[list[dict[str, Any]], list[str]] | None, list[WhyNot]]]:
         out: list[WhyNot] = []
+        if self.pause_owed:  # by a compiled pass that ran out of its slice
+            self.pause_owed = False
+            yield PAUSE
         if goal[0] != CALL and goal[0] != CALL_RAW:
             return None, out
         pred: Predicate = goal[1]
@@ -1121,7 +1129,11 @@ class Query:
                 if values is _UNSET:
                     values = _string_values(args)
                 if values is not None:
-                    r = yield from fast.run(self, values)
+                    try:
+                        r = fast.run(self, values)
+                    except SliceOver:  # the turn the compiled run owed; then interpret it
+                        yield PAUSE
+                        r = None
                     if r is NO_HEAD:
                         continue
                     if r is not None:  # else the compiled body could not tell: interpret it
@@ -1133,9 +1145,14 @@ class Query:
                                 return found, []
                         else:
                             if why:
-                                w = yield from self._fast_why_not(cc, goal, values, r[1], r[2],
-                                                                  depth)
-                                out.append(w)
+                                failed = _fast_failed_goal(cc, r[1], r[2])
+                                nested: list[WhyNot] = []
+                                if depth > 0 and failed[1].clauses:
+                                    mark = len(trail)
+                                    nested = yield from self.why_not(failed, depth - 1)
+                                    undo(trail, mark)
+                                out.append(_fast_why_not(cc, goal, values, r[1], r[2], failed,
+                                                         nested))
                             continue
             mark = len(trail)
             frame: list[Any] = [None] * cc.nvars
@@ -1175,7 +1192,7 @@ class Query:
             head = Struct(pred.name, tuple([resolve(a) for a in args]))  # as the head matched
             undo(trail, mark)
             fg = body[progress.best + 1]
-            nested: list[WhyNot] = []
+            nested = []
             if depth > 0 and fg[0] == CALL and fg[1].clauses:
                 nested = yield from self.why_not(progress.goal, depth - 1)
                 undo(trail, mark)
@@ -1202,39 +1219,83 @@ class Query:
         undo(trail, mark)
         return ([node], [cc.label, *(r for r in rules if r != cc.label)]), []
 
-    def _fast_why_not(
-        self, cc: CompiledClause, goal: tuple[Any, ...], values: tuple[Any, ...], best: int,
-        bound: tuple[Any, ...], depth: int,
-    ) -> Generator[Any, Any, WhyNot]:
-        """The "why not" of a compiled body that failed (see :meth:`_clause_pass`): the goal
-        after the longest proved prefix, with the variables as they were then."""
-        fg = cc.body[best + 1]
-        fresh: dict[int, Var] | None = None
-        fargs = []
-        for a in fg[2]:
-            if type(a) is Slot:
-                val = bound[a.i]
+    def compiled_pass(
+        self, goal: tuple[Any, ...], depth: int = 2, why: bool = True
+    ) -> tuple[tuple[list[dict[str, Any]], list[str]] | None, list[WhyNot]] | Any:
+        """The one pass (:meth:`prove_or_why_not`, or :meth:`prove` without ``why``) as a
+        plain call, for a predicate whose clauses are all compiled and a call of strings:
+        no generator, no driver. ``NOT_COMPILED`` when it cannot answer alone (not such a
+        call, a table not computed yet, a nested "why not", a run longer than a slice): the
+        caller then drives the pass, which starts again."""
+        pred: Predicate = goal[1]
+        if goal[0] != CALL or not pred.compiled:
+            return NOT_COMPILED
+        values = _string_values(goal[2])
+        if values is None:
+            return NOT_COMPILED
+        if pred.rows:  # facts first; with strings only, a row matches when it is equal
+            rows = pred.rows
+            for k in _candidates(pred, values):
+                if rows[k] == values:
+                    return ([pred.fact_json(k)], []), []
+        out: list[WhyNot] = []
+        for cc in pred.clauses:
+            try:
+                r = cc.fast.run(self, values)
+            except SliceOver:
+                self.pause_owed = True
+                return NOT_COMPILED
+            if r is NO_HEAD:
+                continue
+            if r is None:
+                return NOT_COMPILED
+            if r[0]:
+                found = _fast_proof(cc, goal, r[1])
+                return NOT_COMPILED if found is None else (found, [])
+            if why:
+                failed = _fast_failed_goal(cc, r[1], r[2])
+                if depth > 0 and failed[1].clauses:
+                    return NOT_COMPILED
+                out.append(_fast_why_not(cc, goal, values, r[1], r[2], failed, []))
+        return None, out
+
+
+NOT_COMPILED: Any = _Signal("NOT_COMPILED")
+
+
+def _fast_failed_goal(cc: CompiledClause, best: int, bound: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The goal a compiled body failed at, with the values its variables had then (a fresh
+    variable for each one still unbound)."""
+    fg = cc.body[best + 1]
+    fresh: dict[int, Var] | None = None
+    fargs = []
+    for a in fg[2]:
+        if type(a) is Slot:
+            val = bound[a.i]
+            if val is None:
+                if fresh is None:
+                    fresh = {}
+                val = fresh.get(a.i)
                 if val is None:
-                    if fresh is None:
-                        fresh = {}
-                    val = fresh.get(a.i)
-                    if val is None:
-                        val = fresh[a.i] = Var(a.name)
-                fargs.append(val)
-            else:
-                fargs.append(a)
-        failed = (CALL, fg[1], tuple(fargs), fg[3])
-        nested: list[WhyNot] = []
-        if depth > 0 and fg[1].clauses:
-            mark = len(self.trail)
-            nested = yield from self.why_not(failed, depth - 1)
-            undo(self.trail, mark)
-        bindings = {}
-        for name, val in zip(cc.var_names, bound):
-            if val is not None and name[0] == "?":  # "_" and unnamed variables are not shown
-                bindings[name] = val
-        return WhyNot(cc.label, cc.location, Struct(goal[1].name, values), _call_text(failed),
-                      cc.fast.locations[best + 1], bindings, nested)
+                    val = fresh[a.i] = Var(a.name)
+            fargs.append(val)
+        else:
+            fargs.append(a)
+    return (CALL, fg[1], tuple(fargs), fg[3])
+
+
+def _fast_why_not(
+    cc: CompiledClause, goal: tuple[Any, ...], values: tuple[Any, ...], best: int,
+    bound: tuple[Any, ...], failed: tuple[Any, ...], nested: list[WhyNot],
+) -> WhyNot:
+    """The "why not" of a compiled body that failed (see :meth:`Query._clause_pass`): the
+    goal after the longest proved prefix, with the variables as they were then."""
+    bindings = {}
+    for name, val in zip(cc.var_names, bound):
+        if val is not None and name[0] == "?":  # "_" and unnamed variables are not shown
+            bindings[name] = val
+    return WhyNot(cc.label, cc.location, Struct(goal[1].name, values), _call_text(failed),
+                  cc.fast.locations[best + 1], bindings, nested)
 
 
 _UNSET: Any = object()
