@@ -30,7 +30,7 @@ __all__ = ["DEFAULT_BUILTINS", "Builtin", "builtin_names", "custom"]
 
 
 class Builtin:
-    __slots__ = ("det", "fn", "is_async", "name", "request", "timeout", "track", "volatile")
+    __slots__ = ("det", "fn", "is_async", "name", "request", "timeout", "volatile")
 
     def __init__(
         self,
@@ -49,7 +49,6 @@ class Builtin:
         self.volatile = volatile  # its answer changes with time: decisions using it are not cached
         self.request = request  # its answer depends on the request: tables using it are per query
         self.is_async = is_async
-        self.track = volatile
         self.timeout = timeout
 
     def call_async(self, q: Any, args: tuple[Any, ...]) -> Any:

@@ -441,20 +441,19 @@ class Query:
         self.input = input
         self.proofs = proofs
         self.trail: list[Var] = []
-        self.steps = 0
         self.next_check = min(_CHECK_EVERY, limits.max_steps + 1)
-        self.started = clock()
-        self.last_pause = self.started
-        self.deadline = (
-            None if limits.timeout_ms is None else self.started + limits.timeout_ms / 1000
-        )
-        self.volatile = False  # a volatile built-in was used: do not cache the result
-        self.used: set[str] = set()  # names of built-ins used that matter to callers
-        self.events: Any = None
+        self.started = self.last_pause = clock()
+        timeout_ms = limits.timeout_ms
+        self.deadline = None if timeout_ms is None else self.started + timeout_ms / 1000
         self.notes: list[str] = []  # what async built-ins reported (see note())
         self.local_tables: dict[Any, Table] = {}
-        self.evaluation: _Evaluation | None = None
-        self.solutions = 0
+
+    # set on the instance when they change (a query is made per decision: less to make)
+    steps = 0
+    volatile = False  # a volatile built-in was used: do not cache the result
+    events: Any = None
+    evaluation: _Evaluation | None = None
+    solutions = 0
 
     # -- context for built-ins ------------------------------------------------------------
 
@@ -666,8 +665,6 @@ class Query:
                     b = goal[1]
                     if b.volatile:
                         self.volatile = True
-                    if b.track:
-                        self.used.add(b.name)
                     if b.is_async:
                         agen = b.call_async(self, goal[2])
                         cps.append([_CP_AWAIT, len(trail), node, events, agen, b])

@@ -314,10 +314,12 @@ def format_term(t: Term) -> str:
 
 def format_call(name: str, args: tuple[Term, ...]) -> str:
     """``format_term(Struct(name, args))`` without the term (explanations print many)."""
+    for a in args:
+        if type(a) is not str:
+            return _atom_text(name) + "(" + ", ".join([format_term(x) for x in args]) + ")"
     if not args:
         return _atom_text(name) + "()"
-    parts = [_atom_text(a) if type(a) is str else format_term(a) for a in args]
-    return _atom_text(name) + "(" + ", ".join(parts) + ")"
+    return _atom_text(name) + "(" + ", ".join(map(_atom_text, args)) + ")"
 
 
 def format_args(name: str, args: Iterable[Term]) -> str:
