@@ -82,7 +82,11 @@ def analyse_fast(program: Program) -> None:
     for p in program.predicates.values():
         for cc in p.clauses:
             cc.fast = FastClause(cc) if strs and _compilable(cc, strs) else None
-        p.compiled = bool(p.clauses) and not p.tabled and all(cc.fast for cc in p.clauses)
+        # a clause that is not compiled can still be passed over when a constant of its
+        # head rules it out for a call (``allow(?u, "GET", ?p) :- ...`` for other actions)
+        p.compiled = bool(p.clauses) and not p.tabled and all(
+            cc.fast is not None or any(type(a) is not Slot for a in cc.head) for cc in p.clauses
+        )
 
 
 def _compilable(cc: CompiledClause, strs: set[Predicate]) -> bool:

@@ -134,7 +134,8 @@ class Predicate:
         self.by_mask: dict[int, dict[Any, list[int]]] = {}
         self.clauses: list[CompiledClause] = []
         self.tabled = False
-        self.compiled = False  # every clause's body compiled (see fastpath), set by analysis
+        # every clause compiled, or ruled out by a head constant (see fastpath.analyse_fast)
+        self.compiled = False
         self.request_independent = True
         self.defined = False
 

@@ -1220,10 +1220,11 @@ class Query:
         self, goal: tuple[Any, ...], depth: int = 2, why: bool = True
     ) -> tuple[tuple[list[dict[str, Any]], list[str]] | None, list[WhyNot]] | Any:
         """The one pass (:meth:`prove_or_why_not`, or :meth:`prove` without ``why``) as a
-        plain call, for a predicate whose clauses are all compiled and a call of strings:
-        no generator, no driver. ``NOT_COMPILED`` when it cannot answer alone (not such a
-        call, a table not computed yet, a nested "why not", a run longer than a slice): the
-        caller then drives the pass, which starts again."""
+        plain call, for a call of strings to a predicate whose clauses are all compiled
+        (or ruled out by a constant in their head): no generator, no driver.
+        ``NOT_COMPILED`` when it cannot answer alone (not such a call, an interpreted clause
+        whose head matches, a table not computed yet, a nested "why not", a run longer than
+        a slice): the caller then drives the pass, which starts again."""
         pred: Predicate = goal[1]
         if goal[0] != CALL or not pred.compiled:
             return NOT_COMPILED
@@ -1237,8 +1238,16 @@ class Query:
                     return ([pred.fact_json(k)], []), []
         out: list[WhyNot] = []
         for cc in pred.clauses:
+            fast = cc.fast
+            if fast is None:  # interpreted: passed over only if its head cannot match
+                for j, t in enumerate(cc.head):
+                    if type(t) is not Slot and (type(t) is not str or t != values[j]):
+                        break
+                else:
+                    return NOT_COMPILED
+                continue
             try:
-                r = cc.fast.run(self, values)
+                r = fast.run(self, values)
             except SliceOver:
                 self.pause_owed = True
                 return NOT_COMPILED
