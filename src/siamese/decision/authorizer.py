@@ -115,7 +115,7 @@ class Authorizer:
                     {"kind": "allow", "proof": proof}, rule_ids=rules,
                     cacheable=not q.volatile, response_headers=headers,
                 )
-            why = [w.to_dict() for w in why_not]
+            why = list(map(WhyNot.to_dict, why_not))
             reason = (
                 f"no rule allows {request.subject} to {request.action} {request.resource}"
             )

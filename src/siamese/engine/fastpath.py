@@ -85,7 +85,7 @@ def analyse_fast(program: Program) -> None:
         # a clause that is not compiled can still be passed over when a constant of its
         # head rules it out for a call (``allow(?u, "GET", ?p) :- ...`` for other actions)
         p.compiled = bool(p.clauses) and not p.tabled and all(
-            cc.fast is not None or any(type(a) is not Slot for a in cc.head) for cc in p.clauses
+            cc.fast is not None or cc.head_consts for cc in p.clauses
         )
 
 
@@ -136,7 +136,7 @@ class FastClause:
 
 
 def _generate(cc: CompiledClause) -> Any:
-    from .solver import _FREE, _VarKey
+    from .solver import _FREE, var_key
 
     consts: dict[str, Any] = {"SliceOver": SliceOver, "NO_HEAD": NO_HEAD, "_index": _index}
     names: dict[int, str] = {}
@@ -213,7 +213,7 @@ def _generate(cc: CompiledClause) -> Any:
                 binds.append((j, a.i))
         all_bound = len(bound_pos) == len(gargs)
         if pred.tabled:
-            tk = _tabled_key(gargs, bound, const, value_of, _FREE, _VarKey)
+            tk = _tabled_key(gargs, bound, const, value_of, _FREE, var_key)
             t = f"t{gi}"
             lines += [
                 f"{ind}{t} = q._find_table({p}, ({p}, {tk}))",

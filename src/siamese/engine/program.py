@@ -69,8 +69,8 @@ MARK = 8
 
 
 class CompiledClause:
-    __slots__ = ("body", "clause", "fast", "first_const", "head", "index", "label", "location",
-                 "nvars", "var_names")
+    __slots__ = ("body", "clause", "fast", "first_const", "head", "head_consts", "index", "label",
+                 "location", "nvars", "var_names")
 
     def __init__(
         self,
@@ -90,6 +90,8 @@ class CompiledClause:
         self.first_const = first if type(first) in (str, int, float, bool) else None
         self.fast: Any = None  # the compiled body (see fastpath), set by the analysis
         self.location = clause.location  # made once: explanations name the clause often
+        # (position, term) of the head's arguments that are not variables
+        self.head_consts = tuple((j, t) for j, t in enumerate(head) if type(t) is not Slot)
         self.label = clause.label
 
 

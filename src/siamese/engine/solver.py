@@ -204,17 +204,25 @@ def unify_head(
 
 
 class _VarKey:
-    __slots__ = ("h", "i")
+    """The i-th free variable of a call variant. One instance per number (see
+    :func:`var_key`), so that equality is identity and hashing costs no Python call."""
+
+    __slots__ = ("i",)
 
     def __init__(self, i: int) -> None:
         self.i = i
-        self.h = hash(("_VarKey", i))  # table keys are hashed on every tabled call
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is _VarKey and other.i == self.i
+    def __repr__(self) -> str:
+        return f"_VarKey({self.i})"
 
-    def __hash__(self) -> int:
-        return self.h
+
+_VAR_KEYS: list[_VarKey] = []
+
+
+def var_key(i: int) -> _VarKey:
+    while len(_VAR_KEYS) <= i:
+        _VAR_KEYS.append(_VarKey(len(_VAR_KEYS)))
+    return _VAR_KEYS[i]
 
 
 def variant_key(args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -227,7 +235,7 @@ def variant_key(args: tuple[Any, ...]) -> tuple[Any, ...]:
         if tt is Var:
             vk = seen.get(t)
             if vk is None:
-                vk = seen[t] = _VarKey(len(seen))
+                vk = seen[t] = var_key(len(seen))
             return vk
         if tt is tuple:
             return tuple([k(x) for x in t])
@@ -253,7 +261,7 @@ def _ground_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
     return tuple(out)
 
 
-_FREE = [tuple(_VarKey(i) for i in range(n)) for n in range(16)]
+_FREE = [tuple(var_key(i) for i in range(n)) for n in range(16)]
 
 
 def _table_key(args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -1240,8 +1248,8 @@ class Query:
         for cc in pred.clauses:
             fast = cc.fast
             if fast is None:  # interpreted: passed over only if its head cannot match
-                for j, t in enumerate(cc.head):
-                    if type(t) is not Slot and (type(t) is not str or t != values[j]):
+                for j, t in cc.head_consts:
+                    if t != values[j]:  # the values are strings: no other term is equal
                         break
                 else:
                     return NOT_COMPILED
