@@ -23,6 +23,7 @@ log = logging.getLogger("siamese.decision")
 
 __all__ = ["Authorizer", "PolicyLike"]
 
+
 _DEFAULT_LIMITS = Limits()  # a frozen dataclass: one shared default is safe
 
 
@@ -57,82 +58,119 @@ class Authorizer:
     async def evaluate(
         self, policy: PolicyLike, request: Request, gateway: bool = False
     ) -> Outcome:
-        notes: list[str] = []
-        outcome = await self._evaluate(policy, request, gateway, notes)
-        if notes:  # what built-ins reported (a fetch that failed...): shown, never cached
+        program = policy.program
+        revision = policy.revision
+        args = (request.subject, request.action, request.resource)
+        notes: list[str] = []  # what built-ins reported (a fetch that failed...)
+        try:
+            r = self._decide(program, revision, args, request, gateway, notes)
+            outcome = r if type(r) is Outcome else await r
+        except LimitExceeded as e:
+            outcome = Outcome(False, revision, f"denied: limit exceeded ({e.limit})",
+                              {"kind": "error", "error": str(e)}, errors=(str(e),),
+                              cacheable=False, limit=e.limit)
+        except EngineError as e:
+            outcome = Outcome(False, revision, "denied: policy evaluation failed",
+                              {"kind": "error", "error": str(e)}, errors=(str(e),),
+                              cacheable=False)
+        except Exception as e:  # fail closed on anything unexpected, and say so
+            log.exception("decision failed")
+            outcome = Outcome(False, revision, "denied: internal error",
+                              {"kind": "error", "error": repr(e)}, errors=(repr(e),),
+                              cacheable=False)
+        if notes:  # shown, and never cached
             explanation = {**outcome.explanation, "notes": list(dict.fromkeys(notes))}
             outcome = replace(outcome, explanation=explanation, cacheable=False)
         return outcome
 
-    async def _evaluate(self, policy: PolicyLike, request: Request, gateway: bool,
-                        notes: list[str]) -> Outcome:
-        program = policy.program
-        revision = policy.revision
-        args = (request.subject, request.action, request.resource)
-        try:
-            # one query for the whole decision: deny, then allow share its limits (steps,
-            # timeout), its tables and its notes
-            q = Query(program, (), limits=self.limits, clock=self.clock,
-                      wall_clock=self.wall_clock, input=request.input, proofs=True)
-            q.notes = notes
-            deny_pred = program.predicates.get(("deny", 3))
-            if deny_pred is not None and deny_pred.defined:
-                deny = (CALL, deny_pred, args, None)
-                r = q.compiled_pass(deny, 0, False)  # a plain call when the rules allow it
-                denied = r[0] if r is not NOT_COMPILED else await q.drive(q.prove(deny))
-                if denied is not None:
-                    proof, rule_list = denied
-                    rules = tuple(rule_list)
-                    return Outcome(
-                        False, revision,
-                        f"denied by rule {rules[0]}" if rules else "denied by a deny rule",
-                        {"kind": "deny", "proof": proof}, rule_ids=rules,
-                        cacheable=not q.volatile,
-                    )
-            allow_pred = program.predicates.get(("allow", 3))
-            if allow_pred is None or not allow_pred.defined:
-                return Outcome(False, revision, "no allow rules in the policy set",
-                               {"kind": "default-deny", "why_not": []},
-                               cacheable=not q.volatile)
-            allow = (CALL, allow_pred, args, None)
-            why_not: list[WhyNot] = []
-            r = q.compiled_pass(allow, 2, self.explain_denials)
-            if r is not NOT_COMPILED:
-                found, why_not = r
-            elif self.explain_denials:  # one pass: the proof, or else the why-not
-                found, why_not = await q.drive(q.prove_or_why_not(allow))
-            else:
-                found = await q.drive(q.prove(allow))
-            if found is not None:
-                proof, rule_list = found
-                rules = tuple(rule_list)
-                headers: tuple[tuple[str, str], ...] = ()
-                if gateway:
-                    headers = await self._headers(program, request)
-                return Outcome(
-                    True, revision,
-                    f"allowed by rule {rules[0]}" if rules else "allowed",
-                    {"kind": "allow", "proof": proof}, rule_ids=rules,
-                    cacheable=not q.volatile, response_headers=headers,
-                )
-            why = list(map(WhyNot.to_dict, why_not))
-            reason = (
-                f"no rule allows {request.subject} to {request.action} {request.resource}"
+    def _decide(
+        self, program: Program, revision: str, args: tuple[str, str, str], request: Request,
+        gateway: bool, notes: list[str],
+    ) -> Any:
+        """The outcome when the compiled passes answer alone (most decisions: no coroutine
+        at all), else the coroutine that drives the passes."""
+        # one query for the whole decision: deny, then allow share its limits (steps,
+        # timeout), its tables and its notes
+        q = Query(program, (), limits=self.limits, clock=self.clock,
+                  wall_clock=self.wall_clock, input=request.input, proofs=True)
+        q.notes = notes
+        deny_pred = program.predicates.get(("deny", 3))
+        deny = None
+        if deny_pred is not None and deny_pred.defined:
+            deny = (CALL, deny_pred, args, None)
+            r = q.compiled_pass(deny, 0, False)  # a plain call when the rules allow it
+            if r is NOT_COMPILED:
+                return self._driven(q, program, revision, deny, request, gateway)
+            if r[0] is not None:
+                return self._denied(q, revision, r[0])
+        allow_pred = program.predicates.get(("allow", 3))
+        if allow_pred is None or not allow_pred.defined:
+            return self._no_allow_rules(q, revision)
+        allow = (CALL, allow_pred, args, None)
+        r = q.compiled_pass(allow, 2, self.explain_denials)
+        if r is NOT_COMPILED or (gateway and r[0] is not None):  # headers: a query of their own
+            return self._driven(q, program, revision, None, request, gateway)
+        return self._allow_or_default(q, revision, request, r[0], r[1], ())
+
+    async def _driven(
+        self, q: Query, program: Program, revision: str, deny: tuple[Any, ...] | None,
+        request: Request, gateway: bool,
+    ) -> Outcome:
+        """The decision when some pass must be driven (a built-in that awaits, an interpreted
+        rule...): the deny pass first if ``deny`` is given, then the allow pass."""
+        if deny is not None:
+            denied = await q.drive(q.prove(deny))
+            if denied is not None:
+                return self._denied(q, revision, denied)
+        allow_pred = program.predicates.get(("allow", 3))
+        if allow_pred is None or not allow_pred.defined:
+            return self._no_allow_rules(q, revision)
+        allow = (CALL, allow_pred, (request.subject, request.action, request.resource), None)
+        why_not: list[WhyNot] = []
+        if self.explain_denials:  # one pass: the proof, or else the why-not
+            found, why_not = await q.drive(q.prove_or_why_not(allow))
+        else:
+            found = await q.drive(q.prove(allow))
+        headers: tuple[tuple[str, str], ...] = ()
+        if found is not None and gateway:
+            headers = await self._headers(program, request)
+        return self._allow_or_default(q, revision, request, found, why_not, headers)
+
+    @staticmethod
+    def _denied(q: Query, revision: str, denied: tuple[list[dict[str, Any]], list[str]]
+                ) -> Outcome:
+        proof, rule_list = denied
+        rules = tuple(rule_list)
+        return Outcome(
+            False, revision,
+            f"denied by rule {rules[0]}" if rules else "denied by a deny rule",
+            {"kind": "deny", "proof": proof}, rule_ids=rules, cacheable=not q.volatile,
+        )
+
+    @staticmethod
+    def _no_allow_rules(q: Query, revision: str) -> Outcome:
+        return Outcome(False, revision, "no allow rules in the policy set",
+                       {"kind": "default-deny", "why_not": []}, cacheable=not q.volatile)
+
+    @staticmethod
+    def _allow_or_default(
+        q: Query, revision: str, request: Request,
+        found: tuple[list[dict[str, Any]], list[str]] | None, why_not: list[WhyNot],
+        headers: tuple[tuple[str, str], ...],
+    ) -> Outcome:
+        if found is not None:
+            proof, rule_list = found
+            rules = tuple(rule_list)
+            return Outcome(
+                True, revision,
+                f"allowed by rule {rules[0]}" if rules else "allowed",
+                {"kind": "allow", "proof": proof}, rule_ids=rules,
+                cacheable=not q.volatile, response_headers=headers,
             )
-            return Outcome(False, revision, reason, {"kind": "default-deny", "why_not": why},
-                           cacheable=not q.volatile)
-        except LimitExceeded as e:
-            return Outcome(False, revision, f"denied: limit exceeded ({e.limit})",
-                           {"kind": "error", "error": str(e)}, errors=(str(e),),
-                           cacheable=False, limit=e.limit)
-        except EngineError as e:
-            return Outcome(False, revision, "denied: policy evaluation failed",
-                           {"kind": "error", "error": str(e)}, errors=(str(e),), cacheable=False)
-        except Exception as e:  # fail closed on anything unexpected, and say so
-            log.exception("decision failed")
-            return Outcome(False, revision, "denied: internal error",
-                           {"kind": "error", "error": repr(e)}, errors=(repr(e),),
-                           cacheable=False)
+        why = list(map(WhyNot.to_dict, why_not))
+        reason = f"no rule allows {request.subject} to {request.action} {request.resource}"
+        return Outcome(False, revision, reason, {"kind": "default-deny", "why_not": why},
+                       cacheable=not q.volatile)
 
     async def search(
         self, policy: PolicyLike, request: Request, unknown: str, limit: int = 10_000
