@@ -72,3 +72,57 @@ def test_the_request_decoder_accepts_or_refuses_cleanly(body: Any) -> None:
     else:
         assert isinstance(req.subject, str) and req.subject
         assert isinstance(req.action, str) and isinstance(req.resource, str)
+
+
+_VALUE = st.one_of(st.none(), st.integers(), st.text(max_size=3), st.just("x" * 1024),
+                   st.just("x" * 1025), st.just(""), st.lists(st.integers(), max_size=1),
+                   st.dictionaries(st.text(max_size=2), st.integers(), max_size=1))
+
+
+@settings(max_examples=600, deadline=None)
+@given(data=st.data(), types=st.booleans())
+def test_the_quick_check_of_a_request_accepts_what_the_full_checks_accept(
+    data: st.DataObject, types: bool
+) -> None:
+    """``from_authzen`` checks the common case in one go and names a problem the slow way:
+    both must accept exactly the same bodies. A valid body with a few of its fields
+    changed (or removed, or the whole part replaced) at random."""
+    from siamese.decision.models import _entity, _well_formed
+
+    parts: dict[str, Any] = {
+        "subject": {"type": "user", "id": "alice", "properties": {"a": 1}},
+        "action": {"name": "read"},
+        "resource": {"type": "doc", "id": "d1"},
+    }
+    for _ in range(data.draw(st.integers(0, 3))):
+        part = data.draw(st.sampled_from(["subject", "action", "resource", "context"]))
+        if part == "context" or (data.draw(st.booleans()) and data.draw(st.booleans())):
+            parts[part] = data.draw(_VALUE)
+            continue
+        field = data.draw(st.sampled_from(["id", "name", "type", "properties"]))
+        if isinstance(parts[part], dict):
+            if data.draw(st.booleans()):
+                parts[part][field] = data.draw(_VALUE)
+            else:
+                parts[part].pop(field, None)
+    subject, action, resource = parts["subject"], parts["action"], parts["resource"]
+    context = parts.get("context")
+
+    def full_checks() -> bool:
+        try:
+            _entity(subject, "subject", "id")
+            _entity(action, "action", "name")
+            _entity(resource, "resource", "id")
+        except RequestError:
+            return False
+        if types and (subject.get("type") is None or resource.get("type") is None):
+            return False
+        return context is None or isinstance(context, dict)
+
+    assert _well_formed(subject, action, resource, context, types) == full_checks()
+    try:
+        Request.from_authzen(parts, require_types=types)
+        accepted = True
+    except RequestError:
+        accepted = False
+    assert accepted == full_checks()

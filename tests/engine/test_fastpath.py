@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from siamese import LimitExceeded, RuleEngine
-from siamese.engine.program import CALL
 from siamese.engine.fastpath import SliceOver
+from siamese.engine.program import CALL
 from siamese.engine.solver import NOT_COMPILED, PAUSE, Limits, Query
 
 ATOMS = ("a", "b", "c", "d")
@@ -160,7 +160,7 @@ def test_a_compiled_run_is_used_once_its_tables_are_warm() -> None:
     assert q.compiled_pass(q.goals[0]) is NOT_COMPILED
     COMPILED_PASSES.clear()
     answers(e, *goal)  # its first pass computes the table: the plain call answers after it
-    assert COMPILED_PASSES == [goal]  # ... and answers as the driven passes do
+    assert [goal] == COMPILED_PASSES  # ... and answers as the driven passes do
     assert cc.fast.run != cc.fast._first_run  # generated at its first use
     proved, chosen = cc.fast.run(query(e, *goal), goal[1])
     assert proved is True and len(chosen) == 4  # a fact row per fact goal, the table answer
