@@ -192,6 +192,26 @@ async def test_an_exception_outside_the_decision_routes_is_json_too(tmp_path: Pa
     assert r.headers["x-request-id"] == "r2"
 
 
+@pytest.mark.parametrize("request_id", [None, "r3"])
+async def test_an_exception_after_the_answer_started_is_not_answered_twice(
+    tmp_path: Path, request_id: str | None
+) -> None:
+    h = build(tmp_path)
+
+    class HalfAnswer:  # an ASGI app that fails after its answer has begun
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            raise RuntimeError("bug after the start")
+
+    h.app.router.routes.append(Route("/half", HalfAnswer()))
+    headers = {"X-Request-ID": request_id} if request_id else {}
+    async with h.client() as c:
+        # no second answer (a 500 after a 200): the error goes on to the server, which can
+        # only drop the connection
+        with pytest.raises(RuntimeError, match="bug after the start"):
+            await c.get("/half", headers=headers)
+
+
 # --- OPA data API ------------------------------------------------------------------------
 
 

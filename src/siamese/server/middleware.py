@@ -1,7 +1,7 @@
 """The one middleware: echo ``X-Request-ID`` and turn any escaped exception into JSON.
 
-Pure ASGI (no ``BaseHTTPMiddleware``): it wraps ``send`` and nothing else, so it costs a
-function call per message.
+Pure ASGI (no ``BaseHTTPMiddleware``): it wraps ``send`` only for a request that sent an id
+to echo, so most requests pay no call per message.
 """
 
 from __future__ import annotations
@@ -31,33 +31,35 @@ class RequestIdMiddleware:
             if name == b"x-request-id":
                 request_id = value
                 break
-        started = False
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                if request_id is not None:
-                    message["headers"] = [
-                        *message.get("headers", ()),
-                        (b"x-request-id", request_id),
-                    ]
-            await send(message)
-
+        if request_id is not None:
+            send = _echoing(send, request_id)
+        # ``send`` is wrapped only to echo an id: most requests pay no call per message
         try:
-            await self.app(scope, receive, send_wrapper)
-        except Exception:
+            await self.app(scope, receive, send)
+        except Exception as exc:
             log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
-            if started:
-                raise  # the response is under way: the server can only drop the connection
-            await send_wrapper(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(_ERROR_BODY)).encode()),
-                    ],
-                }
-            )
-            await send_wrapper({"type": "http.response.body", "body": _ERROR_BODY})
+            try:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(_ERROR_BODY)).encode()),
+                        ],
+                    }
+                )
+            except Exception:
+                # the response was under way (the server refuses a second start): it can
+                # only drop the connection
+                raise exc from None
+            await send({"type": "http.response.body", "body": _ERROR_BODY})
+
+
+def _echoing(send: Send, request_id: bytes) -> Send:
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
+        await send(message)
+
+    return send_with_id
