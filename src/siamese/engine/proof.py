@@ -31,6 +31,9 @@ class ProofNode:
     _json: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
     _height: int = field(default=0, init=False, repr=False, compare=False)
     _rules: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    _shared: tuple[dict[str, Any], tuple[str, ...], int] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def shared_json(self) -> dict[str, Any]:
         """``to_dict()``, made once: callers must not change it."""
@@ -50,6 +53,13 @@ class ProofNode:
         if self._rules is None:
             self._rules = tuple(self.rule_ids())
         return self._rules
+
+    def shared(self) -> tuple[dict[str, Any], tuple[str, ...], int]:
+        """``(shared_json(), shared_rule_ids(), height)`` in one call (a tabled answer's proof
+        is asked for them by every explanation that uses the answer)."""
+        if self._shared is None:
+            self._shared = (self.shared_json(), self.shared_rule_ids(), self.height)
+        return self._shared
 
     @property
     def goal_text(self) -> str:

@@ -1337,17 +1337,19 @@ def _fast_proof(
     for g, ch in zip(cc.body, chosen):
         pred: Predicate = g[1]
         if type(ch) is int:
-            children.append(pred.fact_json(ch))
+            d = pred.fact_json_cache.get(ch)
+            children.append(pred.fact_json(ch) if d is None else d)
             continue
         table, ans = ch
         sub = table.proofs.get(ans) if table.proofs is not None else None
         if sub is None:
             children.append({"goal": shorten(format_call(pred.name, ans)), "kind": "table"})
             continue
-        if 2 + sub.height - 1 >= MAX_PROOF_DEPTH:  # level 2: the children of a top rule
+        sub_json, sub_rules, height = sub.shared()
+        if 2 + height - 1 >= MAX_PROOF_DEPTH:  # level 2: the children of a top rule
             return None
-        children.append(sub.shared_json())
-        for r in sub.shared_rule_ids():
+        children.append(sub_json)
+        for r in sub_rules:
             if r not in rules:
                 rules.append(r)
     node = _rule_json(cc, _call_text(goal))
