@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -25,6 +25,29 @@ __all__ = ["Authorizer", "PolicyLike"]
 
 
 _DEFAULT_LIMITS = Limits()  # a frozen dataclass: one shared default is safe
+
+
+def _failed(revision: str, e: Exception) -> Outcome:
+    """A decision that raised: a deny that says why (Cedar: errors never allow)."""
+    if isinstance(e, LimitExceeded):
+        return Outcome(False, revision, f"denied: limit exceeded ({e.limit})",
+                       {"kind": "error", "error": str(e)}, errors=(str(e),),
+                       cacheable=False, limit=e.limit)
+    if isinstance(e, EngineError):
+        return Outcome(False, revision, "denied: policy evaluation failed",
+                       {"kind": "error", "error": str(e)}, errors=(str(e),), cacheable=False)
+    # fail closed on anything unexpected, and say so
+    log.error("decision failed", exc_info=e)
+    return Outcome(False, revision, "denied: internal error",
+                   {"kind": "error", "error": repr(e)}, errors=(repr(e),), cacheable=False)
+
+
+def _noted(outcome: Outcome, notes: list[str]) -> Outcome:
+    """What built-ins reported (a fetch that failed...) is shown, and never cached."""
+    if not notes:
+        return outcome
+    explanation = {**outcome.explanation, "notes": list(dict.fromkeys(notes))}
+    return replace(outcome, explanation=explanation, cacheable=False)
 
 
 class PolicyLike(Protocol):
@@ -58,30 +81,32 @@ class Authorizer:
     async def evaluate(
         self, policy: PolicyLike, request: Request, gateway: bool = False
     ) -> Outcome:
-        program = policy.program
+        r = self.evaluate_now(policy, request, gateway)
+        return r if isinstance(r, Outcome) else await r
+
+    def evaluate_now(
+        self, policy: PolicyLike, request: Request, gateway: bool = False
+    ) -> Outcome | Awaitable[Outcome]:
+        """The outcome when the compiled passes answer alone (most decisions: no coroutine
+        at all), else an awaitable of it: :meth:`evaluate` for callers that always await."""
         revision = policy.revision
         args = (request.subject, request.action, request.resource)
         notes: list[str] = []  # what built-ins reported (a fetch that failed...)
         try:
-            r = self._decide(program, revision, args, request, gateway, notes)
-            outcome = r if type(r) is Outcome else await r
-        except LimitExceeded as e:
-            outcome = Outcome(False, revision, f"denied: limit exceeded ({e.limit})",
-                              {"kind": "error", "error": str(e)}, errors=(str(e),),
-                              cacheable=False, limit=e.limit)
-        except EngineError as e:
-            outcome = Outcome(False, revision, "denied: policy evaluation failed",
-                              {"kind": "error", "error": str(e)}, errors=(str(e),),
-                              cacheable=False)
-        except Exception as e:  # fail closed on anything unexpected, and say so
-            log.exception("decision failed")
-            outcome = Outcome(False, revision, "denied: internal error",
-                              {"kind": "error", "error": repr(e)}, errors=(repr(e),),
-                              cacheable=False)
-        if notes:  # shown, and never cached
-            explanation = {**outcome.explanation, "notes": list(dict.fromkeys(notes))}
-            outcome = replace(outcome, explanation=explanation, cacheable=False)
-        return outcome
+            r = self._decide(policy.program, revision, args, request, gateway, notes)
+        except Exception as e:
+            return _failed(revision, e)
+        if type(r) is Outcome:
+            return _noted(r, notes)
+        return self._finish(revision, r, notes)
+
+    @staticmethod
+    async def _finish(revision: str, driven: Awaitable[Outcome], notes: list[str]) -> Outcome:
+        try:
+            outcome = await driven
+        except Exception as e:
+            outcome = _failed(revision, e)
+        return _noted(outcome, notes)
 
     def _decide(
         self, program: Program, revision: str, args: tuple[str, str, str], request: Request,

@@ -50,7 +50,8 @@ class DecisionService:
         cached = False
         cache = self.cache
         if cache is None:
-            outcome = await self.authorizer.evaluate(policy, request, gateway)
+            r = self.authorizer.evaluate_now(policy, request, gateway)
+            outcome = r if isinstance(r, Outcome) else await r
         else:
             key = request_key(policy.revision, request, policy.program.input_paths, gateway)
             hit = cache.get(key)  # the hot path: no coroutine for a hit
