@@ -118,7 +118,7 @@ class FastClause:
     unbound). It raises :class:`SliceOver` when the event loop is owed a turn, and the
     limits' errors."""
 
-    __slots__ = ("cc", "locations", "run")
+    __slots__ = ("cc", "locations", "run", "shown")
 
     def __init__(self, cc: CompiledClause) -> None:
         self.cc = cc
@@ -129,6 +129,16 @@ class FastClause:
             f"{c.source}:{g[3].line}:{g[3].col}" if g[3] is not None else c.location
             for g in cc.body
         ]
+        # for a failure at each goal, the named variables bound by then (name, slot): the
+        # bindings a "why not" shows (the head's, and those of the goals before it)
+        bound = {a.i for a in cc.head if type(a) is Slot}
+        self.shown: list[tuple[tuple[str, int], ...]] = []
+        for g in cc.body:
+            self.shown.append(tuple(
+                (name, i) for i, name in enumerate(cc.var_names)
+                if i in bound and name[0] == "?"
+            ))
+            bound.update(a.i for a in g[2] if type(a) is Slot)
 
     def _first_run(self, q: Any, args: tuple[Any, ...]) -> Any:
         self.run = _generate(self.cc)

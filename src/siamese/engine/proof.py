@@ -128,8 +128,15 @@ class WhyNot:
     failed_location: str
     bindings: dict[str, Any]
     nested: list[WhyNot] = field(default_factory=list)
+    _json: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
+        """The reason as JSON-ready dicts, made once: callers must not change it."""
+        if self._json is None:
+            self._json = self._make_dict()
+        return self._json
+
+    def _make_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "rule": self.rule,
             "location": self.location,

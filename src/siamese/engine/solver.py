@@ -1303,13 +1303,22 @@ def _fast_why_not(
     bound: tuple[Any, ...], failed: tuple[Any, ...], nested: list[WhyNot],
 ) -> WhyNot:
     """The "why not" of a compiled body that failed (see :meth:`Query._clause_pass`): the
-    goal after the longest proved prefix, with the variables as they were then."""
-    bindings = {}
-    for name, val in zip(cc.var_names, bound):
-        if val is not None and name[0] == "?":  # "_" and unnamed variables are not shown
-            bindings[name] = val
-    return WhyNot(cc.label, cc.location, Struct(goal[1].name, values), _call_text(failed),
-                  cc.fast.locations[best + 1], bindings, nested)
+    goal after the longest proved prefix, with the variables as they were then. Its JSON is
+    made here too: every value is a string, the texts are needed for both."""
+    fast = cc.fast
+    bindings = {name: bound[i] for name, i in fast.shown[best + 1]}
+    name = goal[1].name
+    failed_text = _call_text(failed)
+    location = fast.locations[best + 1]
+    w = WhyNot(cc.label, cc.location, Struct(name, values), failed_text, location, bindings,
+               nested)
+    d = {"rule": cc.label, "location": cc.location, "goal": shorten(format_call(name, values)),
+         "failed_goal": shorten(failed_text), "failed_location": location,
+         "bindings": bindings}
+    if nested:
+        d["because"] = [n.to_dict() for n in nested]
+    w._json = d
+    return w
 
 
 _UNSET: Any = object()
