@@ -84,7 +84,7 @@ def analyse_fast(program: Program) -> None:
             cc.fast = FastClause(cc) if strs and _compilable(cc, strs) else None
         # a clause that is not compiled can still be passed over when a constant of its
         # head rules it out for a call (``allow(?u, "GET", ?p) :- ...`` for other actions)
-        p.compiled = bool(p.clauses) and not p.tabled and all(
+        p.compiled = program.compiled and bool(p.clauses) and not p.tabled and all(
             cc.fast is not None or cc.head_consts for cc in p.clauses
         )
 

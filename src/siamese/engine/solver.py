@@ -426,8 +426,6 @@ class Query:
     query itself as their context: ``unify``, ``input``, ``wall_clock``, ``mark_volatile``.
     """
 
-    pause_owed = False  # a compiled pass gave up at the end of a slice (see compiled_pass)
-
     def __init__(
         self,
         program: Program,
@@ -462,6 +460,7 @@ class Query:
     events: Any = None
     evaluation: _Evaluation | None = None
     solutions = 0
+    pause_owed = False  # a compiled pass gave up at the end of a slice (see compiled_pass)
 
     # -- context for built-ins ------------------------------------------------------------
 
@@ -1173,9 +1172,9 @@ class Query:
                     return ([node], [cc.label]), []
                 undo(trail, mark)
                 continue
-            if not why:
+            if not why:  # a proof or nothing: no progress markers
                 proved = yield from self._exhaust(body)
-                if proved:
+                if proved and prove:
                     break
                 undo(trail, mark)
                 continue
