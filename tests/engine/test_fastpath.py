@@ -71,6 +71,8 @@ role(e1). role(e2). role(e3). role(e4). role(e5). role(e6).
 permission(viewer, read, t1). permission(editor, write, t1). permission(auditor, read, t2).
 suspended(dave).
 pair(x, y). pair(x, x). pair(y, y).
+resource_type("r-4", t1). has_role("al ice", viewer).
+allow(root2, read, r1).
 
 role_includes(?r, ?r) :- role(?r).
 role_includes(?r, ?s) :- inherits(?r, ?m), role_includes(?m, ?s).
@@ -116,6 +118,10 @@ GOALS = [
     ("allow", ("u", "twin", "boss")),  # a variable twice in one goal: pair(x, x), not (x, y)
     ("allow", ("alice", "get", "home")),  # the interpreted clause: its head matches
     ("allow", ("alice", "get", "away")),
+    ("allow", ("al ice", "read", "r-4")),  # atoms printed quoted, in proofs and why-nots
+    ("allow", ("al ice", "write", "r-4")),
+    ("allow", ("root2", "read", "r1")),  # a fact of allow itself: facts first
+    ("allow", ("root2", "read", "r9")),
     ("deny", ("dave", "read", "r1")),
     ("deny", ("alice", "read", "r1")),
     ("top", ()),
