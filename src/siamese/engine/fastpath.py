@@ -148,7 +148,7 @@ class FastClause:
 def _generate(cc: CompiledClause) -> Any:
     from .solver import _FREE, var_key
 
-    consts: dict[str, Any] = {"SliceOver": SliceOver, "NO_HEAD": NO_HEAD, "_index": _index}
+    consts: dict[str, Any] = {"SliceOver": SliceOver, "NO_HEAD": NO_HEAD}
     names: dict[int, str] = {}
 
     def const(value: Any) -> str:
@@ -274,7 +274,7 @@ def _generate(cc: CompiledClause) -> Any:
                 prelude += [
                     f"    ix{gi} = {p}.by_mask.get({mask})",
                     f"    if ix{gi} is None:",
-                    f"        ix{gi} = _index({p}, {mask}, {tuple(bound_pos)!r})",
+                    f"        ix{gi} = {p}.mask_index({mask})",
                 ]
                 lines.append(f"{ind}for k{gi} in ix{gi}.get({key}, ()):")
             inner = ind + "    "
@@ -341,10 +341,3 @@ def _tabled_key(gargs: tuple[Any, ...], bound: set[int], const: Any, value_of: A
             k = numbers.setdefault(a.i, len(numbers))
             parts.append(const(var_key(k)))
     return "(" + "".join(p + ", " for p in parts) + ")"
-
-
-def _index(pred: Predicate, mask: int, positions: tuple[int, ...]) -> dict[Any, list[int]]:
-    idx = pred.by_mask.get(mask)
-    if idx is None:
-        idx = pred.by_mask[mask] = pred.index_on(positions)
-    return idx

@@ -193,6 +193,15 @@ class Predicate:
             self.ground_index = gi
         return gi
 
+    def mask_index(self, mask: int) -> dict[Any, list[int]]:
+        """The index on the argument positions set in ``mask`` (bit j: position j), kept by
+        mask for the callers that look it up on every call (``by_mask.get(mask)`` first)."""
+        idx = self.by_mask.get(mask)
+        if idx is None:
+            positions = tuple(j for j in range(self.arity) if mask >> j & 1)
+            idx = self.by_mask[mask] = self.index_on(positions)
+        return idx
+
     def index_on(self, positions: tuple[int, ...]) -> dict[Any, list[int]]:
         idx = self.indexes.get(positions)
         if idx is None:

@@ -324,9 +324,7 @@ def _candidates(pred: Predicate, args: tuple[Any, ...]) -> Any:
         return () if i is None else (i,)
     idx = pred.by_mask.get(mask)
     if idx is None:
-        idx = pred.by_mask[mask] = pred.index_on(
-            tuple(j for j in range(len(args)) if mask >> j & 1)
-        )
+        idx = pred.mask_index(mask)
     return idx.get(key[0] if len(key) == 1 else tuple(key), ())
 
 
