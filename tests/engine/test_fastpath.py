@@ -243,9 +243,11 @@ def test_a_compiled_join_ends_at_the_timeout_of_the_injected_clock() -> None:
 
 def test_a_long_compiled_join_gives_the_event_loop_its_turns() -> None:
     now = [0.0]
+    ticking = [True]
 
     def clock() -> float:
-        now[0] += 0.001  # a millisecond per reading: a slice (2 ms) ends every few checks
+        if ticking[0]:
+            now[0] += 0.001  # a millisecond per reading: a slice (2 ms) ends every few checks
         return now[0]
 
     facts = " ".join(f"d(n{i})." for i in range(30))
@@ -261,12 +263,27 @@ def test_a_long_compiled_join_gives_the_event_loop_its_turns() -> None:
         assert stop.value is None
     assert pauses >= 10
 
-    # the plain-call pass cannot pause: it gives up, and the driven pass pays the turn first
+    # the plain-call pass cannot pause: it gives up, and the driver pays the turn first
     now[0] = 0.0
     q = query(e, "big", ("x",), timeout_ms=None, max_steps=10**9)
     q.last_pause = -1.0  # a slice is over at the first check
     assert q.compiled_pass(q.goals[0]) is NOT_COMPILED and q.pause_owed
-    gen = q.prove(q.goals[0])
-    assert next(gen) is PAUSE and not q.pause_owed
+    ticking[0] = False  # the clock stops: the driven pass owes no turn of its own
+
+    async def driven() -> list[str]:
+        order: list[str] = []
+
+        async def other() -> None:
+            order.append("other")
+
+        task = asyncio.get_running_loop().create_task(other())
+        await q.drive(q.prove(q.goals[0]))
+        order.append("pass")
+        await task
+        return order
+
+    assert asyncio.run(driven()) == ["other", "pass"] and not q.pause_owed
+    ticking[0] = True
+    q.last_pause = -1.0
     with pytest.raises(SliceOver):
         e.program.predicate("big", 1).clauses[0].fast.run(q, ("x",))

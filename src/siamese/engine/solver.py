@@ -458,7 +458,7 @@ class Query:
     events: Any = None
     evaluation: _Evaluation | None = None
     solutions = 0
-    pause_owed = False  # a compiled pass gave up at the end of a slice (see compiled_pass)
+    pause_owed = False  # a compiled pass gave up at the end of a slice: the driver's turn
 
     # -- context for built-ins ------------------------------------------------------------
 
@@ -532,6 +532,9 @@ class Query:
         """The driver of :meth:`first` (True at the first solution, False with none) and of
         :meth:`drive` (the generator's return value). A coroutine, not an async generator:
         most decisions never await, and this is their whole cost of being async."""
+        if self.pause_owed:  # by a compiled pass that ran out of its slice: its turn first
+            self.pause_owed = False
+            await asyncio.sleep(0)
         send: Any = None
         error: BaseException | None = None
         try:
@@ -1090,9 +1093,6 @@ class Query:
     def _tabled_pass(
         self, goal: tuple[Any, ...], depth: int, why: bool
     ) -> Generator[Any, Any, tuple[tuple[list[dict[str, Any]], list[str]] | None, list[WhyNot]]]:
-        if self.pause_owed:  # by a compiled pass that ran out of its slice
-            self.pause_owed = False
-            yield PAUSE
         trail = self.trail
         mark = len(trail)
         found = yield from self._exhaust([goal])
@@ -1108,9 +1108,6 @@ class Query:
         self, goal: tuple[Any, ...], depth: int, prove: bool, why: bool = True
     ) -> Generator[Any, Any, tuple[tuple[list[dict[str, Any]], list[str]] | None, list[WhyNot]]]:
         out: list[WhyNot] = []
-        if self.pause_owed:  # by a compiled pass that ran out of its slice
-            self.pause_owed = False
-            yield PAUSE
         if goal[0] != CALL and goal[0] != CALL_RAW:
             return None, out
         pred: Predicate = goal[1]
