@@ -166,10 +166,7 @@ def _generate(cc: CompiledClause) -> Any:
     lines: list[str] = ["def run(q, args):"]
     ind = "    "
     nvars = cc.nvars
-    n = len(cc.head)
-    lines.append(f"{ind}if len(args) != {n}:")
-    lines.append(f"{ind}    return NO_HEAD")
-    bound: set[int] = set()
+    bound: set[int] = set()  # the call's arity is the predicate's: no check of len(args)
     for j, a in enumerate(cc.head):
         lines.append(f"{ind}a{j} = args[{j}]")
         if type(a) is Slot:
@@ -234,7 +231,7 @@ def _generate(cc: CompiledClause) -> Any:
             ]
             body_ind = ind + "    "
             if all_bound:
-                key = "(" + "".join(value_of(gargs[j]) + ", " for j in range(len(gargs))) + ")"
+                key = _tuple_code([value_of(a) for a in gargs])
                 # a complete ground table with more than four answers: a set lookup
                 lines += [
                     f"{body_ind}if len({t}.answers) > 4:",
@@ -253,7 +250,7 @@ def _generate(cc: CompiledClause) -> Any:
             rows = f"rows{gi}"
             prelude.append(f"    {rows} = {p}.rows")
             if all_bound:  # one row at most: a lookup, no loop
-                key = "(" + "".join(value_of(gargs[j]) + ", " for j in range(len(gargs))) + ")"
+                key = _tuple_code([value_of(a) for a in gargs])
                 prelude += [
                     f"    gi{gi} = {p}.ground_index",
                     f"    if gi{gi} is None:",
@@ -269,7 +266,7 @@ def _generate(cc: CompiledClause) -> Any:
                 mask = sum(1 << j for j in bound_pos)
                 key = (
                     value_of(gargs[bound_pos[0]]) if len(bound_pos) == 1
-                    else "(" + ", ".join(value_of(gargs[j]) for j in bound_pos) + ")"
+                    else _tuple_code([value_of(gargs[j]) for j in bound_pos])
                 )
                 prelude += [
                     f"    ix{gi} = {p}.by_mask.get({mask})",
@@ -308,9 +305,14 @@ def _generate(cc: CompiledClause) -> Any:
     return namespace["run"]
 
 
+def _tuple_code(items: list[str]) -> str:
+    """The code of a tuple of the given expressions (of any length, one included)."""
+    return "(" + "".join(item + ", " for item in items) + ")"
+
+
 def _values(bound: set[int], nvars: int) -> str:
     """The code of the tuple of the clause's variables, None for those not bound yet."""
-    return "(" + "".join((f"v{i}" if i in bound else "None") + ", " for i in range(nvars)) + ")"
+    return _tuple_code([f"v{i}" if i in bound else "None" for i in range(nvars)])
 
 
 def _tabled_key(gargs: tuple[Any, ...], bound: set[int], const: Any, value_of: Any,
@@ -340,4 +342,4 @@ def _tabled_key(gargs: tuple[Any, ...], bound: set[int], const: Any, value_of: A
         else:
             k = numbers.setdefault(a.i, len(numbers))
             parts.append(const(var_key(k)))
-    return "(" + "".join(p + ", " for p in parts) + ")"
+    return _tuple_code(parts)
