@@ -1340,8 +1340,7 @@ def _fast_proof(
     for g, ch in zip(cc.body, chosen):
         pred: Predicate = g[1]
         if type(ch) is int:
-            d = pred.fact_json_cache.get(ch)
-            children.append(pred.fact_json(ch) if d is None else d)
+            children.append(pred.fact_json(ch))
             continue
         table, ans = ch
         sub = table.proofs.get(ans) if table.proofs is not None else None
@@ -1512,10 +1511,11 @@ def proof_json(
             if sub is None:
                 stack[-1].append({"goal": shorten(_call_text(goal)), "kind": "table"})
                 continue
-            if level + sub.height - 1 >= MAX_PROOF_DEPTH:
+            sub_json, sub_rules, height = sub.shared()
+            if level + height - 1 >= MAX_PROOF_DEPTH:
                 return _proof_json_of_tree(events, program, top)
-            stack[-1].append(sub.shared_json())
-            for r in sub.shared_rule_ids():
+            stack[-1].append(sub_json)
+            for r in sub_rules:
                 if r not in rules:
                     rules.append(r)
     return root, rules
