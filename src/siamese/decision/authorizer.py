@@ -70,13 +70,10 @@ class Authorizer:
         self.explain_denials = explain_denials
 
     def _query(self, program: Program, name: str, args: tuple[Any, ...], request: Request,
-               proofs: bool = True, notes: list[str] | None = None) -> Query:
+               proofs: bool = True) -> Query:
         goal = (CALL, program.predicate(name, len(args)), args, None)
-        q = Query(program, (goal,), limits=self.limits, clock=self.clock,
-                  wall_clock=self.wall_clock, input=request.input, proofs=proofs)
-        if notes is not None:
-            q.notes = notes  # every query of one decision reports into one list
-        return q
+        return Query(program, (goal,), limits=self.limits, clock=self.clock,
+                     wall_clock=self.wall_clock, input=request.input, proofs=proofs)
 
     async def evaluate(
         self, policy: PolicyLike, request: Request, gateway: bool = False
@@ -125,7 +122,7 @@ class Authorizer:
             deny = (CALL, deny_pred, args, None)
             r = q.compiled_pass(deny, 0, False)  # a plain call when the rules allow it
             if r is NOT_COMPILED:
-                return self._driven(q, program, revision, deny, request, gateway)
+                return self._driven(q, program, revision, args, deny, request, gateway)
             if r[0] is not None:
                 return self._denied(q, revision, r[0])
         allow_pred = program.predicates.get(("allow", 3))
@@ -134,12 +131,12 @@ class Authorizer:
         allow = (CALL, allow_pred, args, None)
         r = q.compiled_pass(allow, 2, self.explain_denials)
         if r is NOT_COMPILED or (gateway and r[0] is not None):  # headers: a query of their own
-            return self._driven(q, program, revision, None, request, gateway)
+            return self._driven(q, program, revision, args, None, request, gateway)
         return self._allow_or_default(q, revision, request, r[0], r[1], ())
 
     async def _driven(
-        self, q: Query, program: Program, revision: str, deny: tuple[Any, ...] | None,
-        request: Request, gateway: bool,
+        self, q: Query, program: Program, revision: str, args: tuple[str, str, str],
+        deny: tuple[Any, ...] | None, request: Request, gateway: bool,
     ) -> Outcome:
         """The decision when some pass must be driven (a built-in that awaits, an interpreted
         rule...): the deny pass first if ``deny`` is given, then the allow pass."""
@@ -150,7 +147,7 @@ class Authorizer:
         allow_pred = program.predicates.get(("allow", 3))
         if allow_pred is None or not allow_pred.defined:
             return self._no_allow_rules(q, revision)
-        allow = (CALL, allow_pred, (request.subject, request.action, request.resource), None)
+        allow = (CALL, allow_pred, args, None)
         why_not: list[WhyNot] = []
         if self.explain_denials:  # one pass: the proof, or else the why-not
             found, why_not = await q.drive(q.prove_or_why_not(allow))
