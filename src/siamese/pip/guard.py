@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ __all__ = [
     "Refused",
     "Resolver",
     "address_problem",
+    "path_problem",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -54,6 +56,7 @@ METADATA_ADDRESSES = frozenset(
 )
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _MEMO_SIZE = 4096
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class Refused(Exception):
@@ -83,6 +86,35 @@ def _host_problem(host: str) -> str | None:
     except ValueError:
         return None
     return address_problem(ip)
+
+
+_DECODINGS = 3  # how many times a path is decoded in search of a hidden separator
+
+
+def path_problem(raw_path: str) -> str | None:
+    """Why a URL path could be read two ways, or None.
+
+    The allowlist decides on the path as sent; a web server (or a proxy in front of it)
+    may percent-decode it once or twice more and then resolve dot-segments, landing
+    outside the allowed prefix (``/api/..%2f..%2fadmin``). So a path is refused if any of
+    its decodings holds a backslash, a control character, a dot-segment (also ``..;``,
+    which some servers read as ``..``), or a slash that the raw path did not have.
+    """
+    slashes = raw_path.count("/")
+    current = raw_path
+    for n in range(_DECODINGS + 1):
+        if "\\" in current:
+            return "backslashes in the path are not allowed"
+        if _CONTROL.search(current):
+            return "control characters in the path are not allowed"
+        if any(seg.split(";", 1)[0] in (".", "..") for seg in current.split("/")):
+            return "dot segments in the path are not allowed"
+        if current.count("/") != slashes:
+            return "encoded slashes in the path are not allowed"
+        if n == _DECODINGS or "%" not in current:
+            break
+        current = unquote(current, errors="surrogateescape")
+    return None
 
 
 def _port(url: httpx.URL) -> int:
@@ -175,8 +207,9 @@ class Allowlist:
             raise Refused("the URL has no host")
         if parsed.userinfo:
             raise Refused("credentials in URLs are not allowed")
-        if any(unquote(seg) in (".", "..") for seg in _path(parsed).split("/")):
-            raise Refused("dot segments in the path are not allowed")
+        problem = path_problem(_path(parsed))
+        if problem is not None:
+            raise Refused(problem)
         if not self.prefixes:
             raise Refused("external data is off (SIAMESE_HTTP_ALLOW is empty)")
         if not any(p.matches(parsed) for p in self.prefixes):
