@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from siamese.decision.authorizer import Authorizer
 from siamese.decision.cache import DecisionCache, request_key
 from siamese.decision.models import Outcome, Request
 from siamese.decision.service import DecisionService
+from siamese.engine.builtins import lookup_path
 
 from .conftest import FakePolicy, policy
 
@@ -161,3 +165,100 @@ async def test_the_cache_never_changes_a_decision() -> None:
             req = Request.simple(who, "read", "doc", context=ctx)
             for _ in range(2):
                 assert (await cached.decide(req)).allowed == (await plain.decide(req)).allowed
+
+
+# What the policy below can tell apart, each a value of context.flag (or its absence): a
+# cache key that confuses two of them serves one's decision for the other.
+OBSERVING = """
+deny(?u, ?a, ?r) :- input("context.risk_flag", ?f).
+allow(?u, ?a, ?r) :- input("context.level", 1), ?a == int.
+allow(?u, ?a, ?r) :- input("context.level", "1"), ?a == str.
+allow(?u, ?a, ?r) :- input("context.level", true), ?a == bool.
+allow(?u, ?a, ?r) :- input("context.level", 1.5), ?a == float.
+allow(?u, ?a, ?r) :- input("context.level", [1]), ?a == list.
+allow(?u, ?a, ?r) :- input("context.items.0", admin), ?a == first.
+allow(?u, ?a, ?r) :- input("context.items.²", ?x), ?a == digit.
+allow(?u, ?a, ?r) :- ?a == any.
+"""
+
+
+async def test_an_absent_value_and_null_are_different_observations() -> None:
+    """The review's poisoning: a cached allow for ``context: {}`` served for
+    ``context: {"risk_flag": null}``, which the policy denies."""
+    clock = Clock()
+    svc, _ = service(policy(OBSERVING), clock)
+    first = await svc.decide(Request.simple("alice", "any", "doc", context={}))
+    assert first.allowed
+    poisoned = await svc.decide(Request.simple("alice", "any", "doc",
+                                               context={"risk_flag": None}))
+    assert not poisoned.allowed and not poisoned.cached
+
+
+async def test_values_of_other_types_never_share_a_key() -> None:
+    clock = Clock()
+    svc, _ = service(policy(OBSERVING), clock)
+    plain = DecisionService(lambda: policy(OBSERVING), Authorizer(), None)
+    levels: list[Any] = [1, "1", True, 1.0, 1.5, [1], ["1"], {"0": 1}, None, 0, False, ""]
+    for action in ("int", "str", "bool", "float", "list"):
+        for level in levels:
+            req = Request.simple("alice", action, "doc", context={"level": level})
+            for _ in range(2):  # the second time from the cache
+                got = await svc.decide(req)
+                want = await plain.decide(req)
+                assert got.allowed == want.allowed, (action, level)
+
+
+async def test_unicode_digits_are_not_list_indexes() -> None:
+    """``"²".isdigit()`` is true and ``int("²")`` fails: that was a 500 with the cache on."""
+    clock = Clock()
+    svc, _ = service(policy(OBSERVING), clock)
+    req = Request.simple("alice", "digit", "doc", context={"items": ["admin", "x", "y"]})
+    assert not (await svc.decide(req)).allowed
+    first = Request.simple("alice", "first", "doc", context={"items": ["admin"]})
+    assert (await svc.decide(first)).allowed
+    other = Request.simple("alice", "first", "doc", context={"items": "admin"})
+    assert not (await svc.decide(other)).allowed
+
+
+def test_values_no_json_writer_takes_still_make_distinct_keys() -> None:
+    p = policy(OBSERVING)
+    key = lambda ctx: request_key("rev", Request.simple("a", "b", "c", context=ctx),  # noqa: E731
+                                  p.program.input_paths)
+    big, bigger = {"level": 2**70}, {"level": 2**70 + 1}
+    assert key(big) != key(bigger)
+    assert key({"level": "\ud800"}) != key({"level": "\ud801"})
+    assert key({"level": float("nan")}) != key({"level": None})
+    assert request_key("rev", Request.simple("a", "b", "c", context=big), None) != request_key(
+        "rev", Request.simple("a", "b", "c", context=bigger), None)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=True)
+    | st.sampled_from(["", "1", "true", "null", "admin", "\ud800"]) | st.integers(2**63, 2**65),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["0", "1", "flag", "²"]), inner, max_size=3),
+    max_leaves=6,
+)
+_contexts = st.dictionaries(st.sampled_from(["level", "items", "risk_flag"]), _json, max_size=3)
+
+
+def _observed(value: Any) -> Any:
+    """What the engine can tell of a value: its types as well as its equality."""
+    if isinstance(value, dict):
+        return ("o", sorted((k, _observed(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return ("l", [_observed(v) for v in value])
+    return (type(value).__name__, repr(value))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(_contexts, _contexts)
+def test_equal_keys_mean_equal_observations(a: dict[str, Any], b: dict[str, Any]) -> None:
+    paths = policy(OBSERVING).program.input_paths
+    assert paths is not None
+    ra, rb = (Request.simple("u", "a", "r", context=c) for c in (a, b))
+    if request_key("rev", ra, paths) == request_key("rev", rb, paths):
+        for p in paths:
+            fa, va = lookup_path(ra.input, p)
+            fb, vb = lookup_path(rb.input, p)
+            assert (fa, _observed(va)) == (fb, _observed(vb)), p

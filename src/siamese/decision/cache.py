@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from cachetools import TTLCache
 
+from ..engine.builtins import lookup_path
 from .models import Outcome, Request
 
 __all__ = ["DecisionCache", "request_key"]
@@ -36,18 +37,23 @@ class _CountingTTLCache(TTLCache):
         return expired
 
 
-def _lookup(data: Any, path: str) -> Any:
-    cur = data
-    for part in path.split("."):
-        if isinstance(cur, dict):
-            cur = cur.get(part)
-        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
-            cur = cur[int(part)]
-        else:
-            return None
-        if cur is None:
-            return None
-    return cur
+def _typed(value: Any) -> Hashable:
+    """A value with its JSON type spelled out, for the values orjson cannot write (integers
+    beyond 64 bits, lone surrogates) or writes as ``null`` (NaN, infinities)."""
+    if isinstance(value, dict):
+        return ("o", tuple(sorted((k, _typed(v)) for k, v in value.items())))
+    if isinstance(value, list | tuple):
+        return ("l", tuple(_typed(v) for v in value))
+    return (type(value).__name__, repr(value))
+
+
+def _dumps(value: Any) -> Hashable:
+    try:
+        out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return _typed(value)
+    # orjson writes NaN and infinities as null: where a null shows, spell the types out
+    return _typed(value) if b"null" in out else out
 
 
 def request_key(
@@ -55,16 +61,21 @@ def request_key(
 ) -> Hashable:
     """The cache key: everything the policy can see of the request, and nothing else.
 
-    When every ``input`` goal of the policy names a literal path, only the values at
-    those paths are part of the key (so per-request noise such as a request id header
-    does not defeat the cache); otherwise the whole input is.
+    When every ``input`` goal of the policy names a literal path, only what ``input``
+    observes at those paths is part of the key (so per-request noise such as a request id
+    header does not defeat the cache); otherwise the whole input is. What ``input``
+    observes is found with the engine's own lookup, so the key cannot tell apart two
+    requests that the engine could: an absent path and a JSON ``null`` differ, and so do
+    ``1``, ``1.0``, ``"1"`` and ``true`` (their JSON differs).
     """
     if input_paths is None:
-        extra = orjson.dumps(request.input, option=orjson.OPT_SORT_KEYS)
+        extra: Hashable = _dumps(request.input)
     elif input_paths:
-        extra = orjson.dumps(
-            [_lookup(request.input, p) for p in sorted(input_paths)], option=orjson.OPT_SORT_KEYS
-        )
+        seen = []
+        for path in sorted(input_paths):
+            found, value = lookup_path(request.input, path)
+            seen.append([value] if found else 0)  # absent: 0, present: [value]
+        extra = _dumps(seen)
     else:
         extra = b""
     return (revision, request.subject, request.action, request.resource, gateway, extra)

@@ -414,13 +414,16 @@ def b_time_between(q: Any, args: tuple[Any, ...]) -> bool:
 
 
 def lookup_path(data: Any, path: str) -> tuple[bool, Any]:
+    """(found, value) at a dotted path: object keys, and list indexes in ASCII digits
+    (``²`` and ``٣`` are digits to ``str.isdigit`` but not indexes). The decision cache keys
+    on this same lookup."""
     cur = data
     for part in path.split("."):
         if isinstance(cur, dict):
             if part not in cur:
                 return False, None
             cur = cur[part]
-        elif isinstance(cur, (list, tuple)) and part.isdigit():
+        elif isinstance(cur, (list, tuple)) and part.isascii() and part.isdigit():
             i = int(part)
             if i >= len(cur):
                 return False, None
