@@ -115,6 +115,16 @@ def _algorithms(raw: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _proxies(raw: str) -> tuple[str, ...]:
+    out = []
+    for item in _list(raw):
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(f"expected IP addresses or networks, got {item!r}") from None
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Option:
     env: str
@@ -243,6 +253,13 @@ OPTIONS: tuple[Option, ...] = (
         metavar="AUD,...",
     ),
     Option(
+        "SIAMESE_JWT_REQUIRE_EXP",
+        "jwt_require_exp",
+        _bool,
+        "refuse bearer tokens without an 'exp' claim (default: on)",
+        kind="bool",
+    ),
+    Option(
         "SIAMESE_AUDIT_LOG",
         "audit_log",
         _str,
@@ -278,6 +295,14 @@ OPTIONS: tuple[Option, ...] = (
         "rate_burst",
         _int(1),
         "requests a client may send at once (default: the rate limit, at least 1)",
+    ),
+    Option(
+        "SIAMESE_TRUSTED_PROXIES",
+        "trusted_proxies",
+        _proxies,
+        "comma-separated addresses or networks of proxies whose X-Forwarded-For names the "
+        "client (default: none, the peer address is the client)",
+        metavar="ADDR,...",
     ),
     Option(
         "SIAMESE_HTTP_ALLOW",
@@ -390,12 +415,14 @@ class Settings:
     jwt_algorithms: tuple[str, ...] = ()
     jwt_issuer: str | None = None
     jwt_audience: tuple[str, ...] = ()
+    jwt_require_exp: bool = True
     audit_log: str = "audit/decisions.jsonl"
     audit_required: bool = False
     max_body_bytes: int = 1 << 20
     max_json_depth: int = 64
     rate_limit: float = 0.0
     rate_burst: int | None = None
+    trusted_proxies: tuple[str, ...] = ()
     http_allow: tuple[str, ...] = field(default=())
     http_timeout_ms: float = 500.0
     http_max_bytes: int = 1_000_000

@@ -55,6 +55,12 @@ HS_ATTACKS: dict[str, Attack] = {
     "wrong issuer": lambda k: hs256(claims(iss="https://evil.test")),
     "no issuer": lambda k: hs256(claims(iss=None)),
     "exp is not a number": lambda k: hs256(claims(exp="tomorrow")),
+    # json.dumps writes NaN and Infinity, and PyJWT reads them back: NaN compares false
+    # with everything, so "now >= exp" never held and the token never expired
+    "exp is NaN": lambda k: hs256(claims(exp=float("nan"))),
+    "exp is Infinity": lambda k: hs256(claims(exp=float("inf"))),
+    "nbf is -Infinity": lambda k: hs256(claims(nbf=float("-inf"))),
+    "no exp (SIAMESE_JWT_REQUIRE_EXP is on by default)": lambda k: hs256(claims(exp=None)),
     "not a JWT": lambda k: "not-a-token",
     "HS384 not in the accepted algorithms": lambda k: jwt.encode(
         claims(), SECRET, algorithm="HS384"
@@ -186,6 +192,18 @@ async def test_expiry_follows_the_injected_clock(tmp_path: Path) -> None:
         r = await c.get("/v1/forward-auth/public/x", headers={"Authorization": f"Bearer {token}"})
     assert_invalid_token(r)
     assert 'error_description="token expired"' in r.headers["www-authenticate"]
+
+
+async def test_tokens_without_exp_when_the_operator_allows_them(tmp_path: Path) -> None:
+    h = hs_harness(tmp_path, auth="jwt", jwt_require_exp=False)
+    token = hs256(claims(exp=None))
+    async with h.client() as c:
+        r = await c.get("/v1/forward-auth/api/x", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+        # still a finite number when there is one
+        nan = hs256(claims(exp=float("nan")))
+        r = await c.get("/v1/forward-auth/api/x", headers={"Authorization": f"Bearer {nan}"})
+    assert_invalid_token(r)
 
 
 def test_token_error_messages(keys: Keys) -> None:

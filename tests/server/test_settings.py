@@ -43,12 +43,14 @@ def test_every_variable_parses() -> None:
         "SIAMESE_JWT_ALGORITHMS": "hs256,RS256",
         "SIAMESE_JWT_ISSUER": "https://i",
         "SIAMESE_JWT_AUDIENCE": "x,y",
+        "SIAMESE_JWT_REQUIRE_EXP": "off",
         "SIAMESE_AUDIT_LOG": "/var/log/d.jsonl",
         "SIAMESE_AUDIT_REQUIRED": "true",
         "SIAMESE_MAX_BODY_BYTES": "2048",
         "SIAMESE_MAX_JSON_DEPTH": "10",
         "SIAMESE_RATE_LIMIT": "2.5",
         "SIAMESE_RATE_BURST": "7",
+        "SIAMESE_TRUSTED_PROXIES": "10.0.0.7, 192.168.0.0/16 ,::1",
         "SIAMESE_HTTP_ALLOW": "api.example.com, x.example.com",
         "SIAMESE_HTTP_TIMEOUT_MS": "250",
         "SIAMESE_HTTP_MAX_BYTES": "4096",
@@ -76,6 +78,8 @@ def test_every_variable_parses() -> None:
     assert s.audit_log == "/var/log/d.jsonl" and s.audit_required
     assert s.max_body_bytes == 2048 and s.max_json_depth == 10
     assert s.rate_limit == 2.5 and s.burst == 7
+    assert not s.jwt_require_exp and Settings().jwt_require_exp
+    assert s.trusted_proxies == ("10.0.0.7/32", "192.168.0.0/16", "::1/128")
     assert s.http_allow == ("api.example.com", "x.example.com")
     assert s.http_options() == {
         "timeout": 0.25,
@@ -106,6 +110,10 @@ def test_every_variable_parses() -> None:
             "SIAMESE_TIMEOUT_MS: expected a number of at least 0.001, got 'nan'",
         ),
         ({"SIAMESE_RELOAD": "maybe"}, "SIAMESE_RELOAD: expected true or false, got 'maybe'"),
+        (
+            {"SIAMESE_TRUSTED_PROXIES": "10.0.0.1, proxy.local"},
+            "SIAMESE_TRUSTED_PROXIES: expected IP addresses or networks, got 'proxy.local'",
+        ),
         (
             {"SIAMESE_HTTP_TIMEOUT_MS": "0"},
             "SIAMESE_HTTP_TIMEOUT_MS: expected a number of at least 1, got '0'",

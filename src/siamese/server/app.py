@@ -291,6 +291,11 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "log_level": settings.log_level,
         "access_log": settings.access_log,
         "server_header": False,
+        # X-Forwarded-For names the client only when it comes from a configured proxy
+        # (uvicorn would otherwise trust it from loopback, and any caller could pick the
+        # address its rate limit is kept under)
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies) or None,
         "timeout_graceful_shutdown": 10,
     }
 

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -133,9 +134,11 @@ class TokenVerifier:
         algorithms: Iterable[str] = (),
         issuer: str | None = None,
         audience: Iterable[str] = (),
+        require_exp: bool = True,
         clock: Callable[[], float] = time.time,
         cache_size: int = 4096,
     ) -> None:
+        self.require_exp = require_exp
         self.secret = secret.encode() if isinstance(secret, str) else secret
         self.public_key = public_key
         self.public_algorithms = _key_algorithms(public_key) if public_key is not None else ()
@@ -195,6 +198,7 @@ class TokenVerifier:
             algorithms=settings.jwt_algorithms,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
+            require_exp=settings.jwt_require_exp,
             clock=clock,
         )
 
@@ -263,8 +267,12 @@ class TokenVerifier:
             raise TokenError("invalid token (claims must be an object)")
         for name in ("exp", "nbf"):
             v = claims.get(name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
-                raise TokenError(f"invalid '{name}' claim: expected a number")
+            if v is not None and (
+                isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+            ):
+                raise TokenError(f"invalid '{name}' claim: expected a finite number")
+        if self.require_exp and claims.get("exp") is None:
+            raise TokenError("missing 'exp' claim")
         return claims
 
     def _check_times(self, claims: dict[str, Any]) -> None:

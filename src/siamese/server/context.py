@@ -46,6 +46,10 @@ def unaudited(decision: Decision) -> Decision:
     )
 
 
+def _failures(call: Call) -> str:
+    return "failed-auth:ip:" + (call.client_host or "unknown")
+
+
 class Service(Protocol):
     """Background work with a lifecycle (started and stopped by the app's lifespan) and a
     state for ``/health`` (``ok`` or ``running`` when all is well)."""
@@ -83,11 +87,16 @@ class Context:
             if self.limiter is not None:
                 self.limit("ip:" + (call.client_host or "unknown"))
             return
-        caller = self.callers.authenticate(
-            authorization=call.header(b"authorization"),
-            api_key=call.header(b"x-api-key"),
-            client_host=call.client_host,
-        )
+        self._not_guessing(call)
+        try:
+            caller = self.callers.authenticate(
+                authorization=call.header(b"authorization"),
+                api_key=call.header(b"x-api-key"),
+                client_host=call.client_host,
+            )
+        except ApiError:
+            self._failed(call)
+            raise
         self.limit(caller.id)
 
     def admit_admin(self, call: Call) -> None:
@@ -101,11 +110,13 @@ class Context:
             )
         authorization = call.header(b"authorization")
         api_key = call.header(b"x-api-key")
+        self._not_guessing(call)
         try:
             caller = self.admins.authenticate(
                 authorization=authorization, api_key=api_key, client_host=call.client_host
             )
         except ApiError:
+            self._failed(call)
             if (authorization or api_key) and self.callers.mode != "none":
                 try:
                     self.callers.authenticate(
@@ -123,15 +134,34 @@ class Context:
             raise
         self.limit(caller.id)
 
+    # Failed authentications are counted per client address, in a bucket of their own: an
+    # address that has used it up is refused (429) before any key it sends is compared, so
+    # keys cannot be guessed faster than the rate limit.
+    def _not_guessing(self, call: Call) -> None:
+        if self.limiter is not None:
+            wait = self.limiter.peek(_failures(call))
+            if wait is not None:
+                raise self._too_many(wait)
+
+    def _failed(self, call: Call) -> None:
+        if self.limiter is not None:
+            wait = self.limiter.check(_failures(call))
+            if wait is not None:
+                raise self._too_many(wait)
+
+    def _too_many(self, wait: float) -> ApiError:
+        assert self.limiter is not None
+        return ApiError(
+            429,
+            f"rate limit exceeded ({self.limiter.rate:g} requests per second): retry later",
+            {"Retry-After": self.limiter.retry_after(wait)},
+        )
+
     def limit(self, client_id: str) -> None:
         if self.limiter is not None:
             wait = self.limiter.check(client_id)
             if wait is not None:
-                raise ApiError(
-                    429,
-                    f"rate limit exceeded ({self.limiter.rate:g} requests per second): retry later",
-                    {"Retry-After": self.limiter.retry_after(wait)},
-                )
+                raise self._too_many(wait)
 
     async def read(self, call: Call) -> Any:
         """The request's JSON body (413 when too large, 400 when malformed or too deep)."""

@@ -93,6 +93,14 @@ class RateLimiter:
         self.limited += 1
         return (1.0 - tokens) / self.rate
 
+    def peek(self, client: str) -> float | None:
+        """Like :meth:`check`, without taking a token: None if ``client`` may go ahead."""
+        bucket = self._buckets.get(client)
+        if bucket is None:
+            return None
+        tokens = min(self.burst, bucket[0] + (self.clock() - bucket[1]) * self.rate)
+        return None if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def retry_after(self, wait: float) -> str:
         return str(max(1, math.ceil(wait)))
 
