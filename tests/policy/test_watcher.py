@@ -137,3 +137,35 @@ async def test_a_configmap_data_swap_gives_exactly_one_new_revision(configmap: H
     await configmap.settle()
     assert len(configmap.new_revisions) == 2
     assert configmap.store.get().files == ["a.rules"]  # type: ignore[union-attr]
+
+
+def repoint(link: Path, target: Path) -> None:
+    """Re-point ``link`` atomically, as release tools do (``ln -sfn`` then ``mv -T``)."""
+    tmp = link.with_name(link.name + ".tmp")
+    tmp.symlink_to(target)
+    os.replace(tmp, link)
+
+
+async def test_a_root_symlink_repointed_to_another_release(tmp_path: Path) -> None:
+    """The review's case: the old release stays on disk, so only the link changes."""
+    releases = tmp_path / "releases"
+    for n in (1, 2, 3):
+        (releases / f"v{n}").mkdir(parents=True)
+        (releases / f"v{n}" / "a.rules").write_text(f"allow(alice, read, doc{n}).\n")
+    link = tmp_path / "policies"
+    link.symlink_to(releases / "v1")
+    async with watching(link) as h:
+        first = h.store.revision
+        repoint(link, releases / "v2")
+        await h.until(lambda: h.store.revision != first)
+        second = h.store.revision
+        # the new target is the one watched now: an edit in it is picked up, and so is
+        # the next release
+        (releases / "v2" / "a.rules").write_text("allow(alice, read, doc22).\n")
+        await h.until(lambda: h.store.revision != second)
+        third = h.store.revision
+        repoint(link, releases / "v3")
+        await h.until(lambda: h.store.revision != third)
+        await h.settle()
+        assert len(h.new_revisions) == 4
+        assert (releases / "v1").is_dir()  # nothing was deleted to make it notice

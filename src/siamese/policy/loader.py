@@ -36,7 +36,9 @@ class PolicySet:
 
 def scan(root: str | os.PathLike[str]) -> tuple[list[PolicyFile], list[str]]:
     """The policy files under ``root`` (sorted by path) and the test files beside them."""
-    base = Path(root)
+    # Resolved once: a root that is a symlink re-pointed during the scan (a release swap)
+    # must not give a set with some files of each release.
+    base = Path(os.path.realpath(root))
     if not base.is_dir():
         raise EngineError(f"{root}: not a directory")
     files: list[PolicyFile] = []

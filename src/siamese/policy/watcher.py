@@ -4,6 +4,12 @@ Every change counts, hidden ones included: a Kubernetes ConfigMap volume changes
 its ``..data`` symlink and ``..<timestamp>`` directories, never the visible file names.
 The store swaps only when the revision (a hash of the contents) changes, so editor
 temp files and repeated events cost a reload attempt but never a spurious revision.
+
+The root itself may be a symlink (or sit below one) that a release re-points atomically
+(``ln -sfn releases/v2 policies.tmp && mv -T policies.tmp policies``): nothing changes
+inside the old target, so the watch on it says nothing. The watcher looks at where the
+root resolves to every time the watch wakes up (at least every ``rust_timeout``), and on
+a change reloads and watches the new target.
 """
 
 from __future__ import annotations
@@ -53,8 +59,9 @@ class PolicyWatcher:
             try:
                 if not os.path.isdir(self.store.root):
                     raise FileNotFoundError(f"{self.store.root}: the policy directory is missing")
+                target = os.path.realpath(self.store.root)
                 watcher = awatch(
-                    self.store.root,
+                    target,
                     watch_filter=None,
                     debounce=self.debounce_ms,
                     step=self.step_ms,
@@ -71,6 +78,10 @@ class PolicyWatcher:
                     if catch_up:  # what changed while nothing was watching
                         catch_up = False
                         await self.store.reload()
+                    if os.path.realpath(self.store.root) != target:
+                        log.info("policy directory %s now points elsewhere", self.store.root)
+                        catch_up = True  # reload once the new target is watched
+                        break
                     if not changes:
                         continue
                     log.debug("policy directory changed: %d events", len(changes))
@@ -91,5 +102,6 @@ class PolicyWatcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=1.0)
             else:
-                break
+                if not catch_up:  # stopped; else the root was re-pointed: watch it anew
+                    break
         self.state = "stopped"
