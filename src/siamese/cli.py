@@ -369,7 +369,7 @@ class _SetEnv(argparse.Action):
 
 
 def _add_serve_parser(sub: Any) -> None:
-    from .settings import OPTIONS
+    from .settings import GROUPS, OPTIONS
 
     s = sub.add_parser(
         "serve",
@@ -378,16 +378,19 @@ def _add_serve_parser(sub: Any) -> None:
                     "same name (--cache-ttl <-> SIAMESE_CACHE_TTL).",
     )
     s.set_defaults(func=cmd_serve, siamese_env={})
+    groups = {name: s.add_argument_group(title.lower()) for name, title in GROUPS.items()}
     for opt in OPTIONS:
+        g = groups[opt.group]
+        text = f"{opt.help.replace('`', '')} [{opt.env}]"
         if opt.kind == "positional":
             s.add_argument(opt.env, nargs="?", action=_SetEnv, default=None,
-                           metavar="POLICY_DIR", help=f"{opt.help} [{opt.env}]")
+                           metavar="POLICY_DIR", help=text)
         elif opt.kind == "bool":
-            s.add_argument(opt.flag, "--no-" + opt.flag[2:], nargs=0, action=_SetEnv, dest=opt.env,
-                           const=True, default=None, help=f"{opt.help} [{opt.env}]")
+            g.add_argument(opt.flag, "--no-" + opt.flag[2:], nargs=0, action=_SetEnv,
+                           dest=opt.env, const=True, default=None, help=text)
         else:
-            s.add_argument(opt.flag, action=_SetEnv, dest=opt.env, default=None,
-                           metavar=opt.metavar or opt.attr.upper(), help=f"{opt.help} [{opt.env}]")
+            g.add_argument(opt.flag, action=_SetEnv, dest=opt.env, default=None,
+                           metavar=opt.metavar or opt.attr.upper(), help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:

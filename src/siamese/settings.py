@@ -1,7 +1,9 @@
 """SIAMESE_* configuration, parsed from an environ passed in (never read from os.environ here).
 
 Every variable has a ``siamese serve`` flag of the same name (``SIAMESE_CACHE_TTL`` ↔
-``--cache-ttl``); :data:`OPTIONS` is the one table both are built from.
+``--cache-ttl``). Each is declared once, as a field of :class:`Settings` with its parser,
+meaning and group; :data:`OPTIONS`, the flags, their help and the README's tables are made
+from those fields.
 """
 
 from __future__ import annotations
@@ -9,12 +11,20 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .engine.solver import Limits
 
-__all__ = ["OPTIONS", "Option", "Settings", "SettingsError", "is_loopback"]
+__all__ = [
+    "GROUPS",
+    "OPTIONS",
+    "Option",
+    "Settings",
+    "SettingsError",
+    "is_loopback",
+    "markdown_table",
+]
 
 _LIMITS = Limits()
 
@@ -125,12 +135,31 @@ def _proxies(raw: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+GROUPS = {
+    "server": "Serving",
+    "reload": "Policies and hot reload",
+    "limits": "Limits of a decision",
+    "cache": "Decision cache",
+    "auth": "Callers and tokens",
+    "audit": "Decision log",
+    "requests": "Requests and rate limits",
+    "gateway": "Gateway callout",
+    "external": "External data and operator built-ins",
+    "admin": "Admin query endpoint",
+}
+
+
 @dataclass(frozen=True)
 class Option:
+    """One ``SIAMESE_*`` variable and its ``siamese serve`` flag, made from a field of
+    :class:`Settings` (declared there once, with :func:`option`)."""
+
     env: str
     attr: str
     parse: Callable[[str], Any]
-    help: str
+    meaning: str  # what it does, without the default
+    default: str  # the default as a user reads it ('' when there is none)
+    group: str
     kind: str = "value"  # "value", "bool" (--x/--no-x), or "positional"
     metavar: str | None = None
 
@@ -138,302 +167,181 @@ class Option:
     def flag(self) -> str:
         return "--" + self.env.removeprefix("SIAMESE_").lower().replace("_", "-")
 
-
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "SIAMESE_POLICY_DIR",
-        "policy_dir",
-        _str,
-        "policy directory (default: policies)",
-        kind="positional",
-    ),
-    Option("SIAMESE_HOST", "host", _str, "address to bind (default: 127.0.0.1)"),
-    Option(
-        "SIAMESE_PORT", "port", _int(0, 65535), "port to bind (default: 8000; 0 = any free port)"
-    ),
-    Option("SIAMESE_WORKERS", "workers", _int(1, 256), "worker processes (default: 1)"),
-    Option("SIAMESE_LOG_LEVEL", "log_level", _choice(*LOG_LEVELS), "log level (default: info)"),
-    Option(
-        "SIAMESE_LOG_FORMAT",
-        "log_format",
-        _choice(*LOG_FORMATS),
-        "text, or json for one JSON object per line (default: text)",
-    ),
-    Option(
-        "SIAMESE_ACCESS_LOG",
-        "access_log",
-        _bool,
-        "log every HTTP request (default: off)",
-        kind="bool",
-    ),
-    Option(
-        "SIAMESE_RELOAD",
-        "reload",
-        _bool,
-        "hot-reload the policy directory (default: on)",
-        kind="bool",
-    ),
-    Option(
-        "SIAMESE_RELOAD_REQUIRE_TESTS",
-        "reload_require_tests",
-        _bool,
-        "swap in a new policy set only if its *.test.yaml tests pass (default: off)",
-        kind="bool",
-    ),
-    Option(
-        "SIAMESE_MAX_DEPTH",
-        "max_depth",
-        _int(1),
-        f"recursion depth limit (default: {_LIMITS.max_depth})",
-    ),
-    Option(
-        "SIAMESE_MAX_SOLUTIONS",
-        "max_solutions",
-        _int(1),
-        f"solutions limit per query (default: {_LIMITS.max_solutions})",
-    ),
-    Option(
-        "SIAMESE_MAX_STEPS",
-        "max_steps",
-        _int(1),
-        f"inference-step budget per query (default: {_LIMITS.max_steps})",
-    ),
-    Option(
-        "SIAMESE_TIMEOUT_MS",
-        "timeout_ms",
-        _float(0.001),
-        f"wall-clock limit per query in ms (default: {_LIMITS.timeout_ms:g})",
-    ),
-    Option(
-        "SIAMESE_CACHE_TTL",
-        "cache_ttl",
-        _float(0),
-        "decision cache TTL in seconds, 0 = no cache (default: 60)",
-    ),
-    Option(
-        "SIAMESE_CACHE_SIZE",
-        "cache_size",
-        _int(0),
-        "decision cache entries, 0 = no cache (default: 10000)",
-    ),
-    Option(
-        "SIAMESE_AUTH",
-        "auth",
-        _choice(*AUTH_MODES),
-        "caller authentication: none, api-key or jwt (default: none, on a loopback host only)",
-    ),
-    Option(
-        "SIAMESE_API_KEYS",
-        "api_keys",
-        _list,
-        "comma-separated API keys (for --auth api-key)",
-        metavar="KEY,...",
-    ),
-    Option("SIAMESE_JWT_SECRET", "jwt_secret", _str, "HMAC secret for HS256/384/512 tokens"),
-    Option(
-        "SIAMESE_JWT_PUBLIC_KEY",
-        "jwt_public_key",
-        _str,
-        "PEM public key (the PEM text or a file path) for RS/PS/ES/EdDSA tokens",
-    ),
-    Option("SIAMESE_JWKS_FILE", "jwks_file", _str, "a JWKS file of public keys, chosen by 'kid'"),
-    Option(
-        "SIAMESE_JWT_ALGORITHMS",
-        "jwt_algorithms",
-        _algorithms,
-        "accepted token algorithms, comma-separated (default: from the configured keys)",
-        metavar="ALG,...",
-    ),
-    Option("SIAMESE_JWT_ISSUER", "jwt_issuer", _str, "required 'iss' of tokens"),
-    Option(
-        "SIAMESE_JWT_AUDIENCE",
-        "jwt_audience",
-        _list,
-        "required 'aud' of tokens (comma-separated: any of them)",
-        metavar="AUD,...",
-    ),
-    Option(
-        "SIAMESE_JWT_REQUIRE_EXP",
-        "jwt_require_exp",
-        _bool,
-        "refuse bearer tokens without an 'exp' claim (default: on)",
-        kind="bool",
-    ),
-    Option(
-        "SIAMESE_AUDIT_LOG",
-        "audit_log",
-        _str,
-        "decision log file, or off (default: audit/decisions.jsonl)",
-    ),
-    Option(
-        "SIAMESE_AUDIT_REQUIRED",
-        "audit_required",
-        _bool,
-        "refuse to answer when the decision cannot be logged (default: off)",
-        kind="bool",
-    ),
-    Option(
-        "SIAMESE_MAX_BODY_BYTES",
-        "max_body_bytes",
-        _int(1),
-        "largest request body accepted (default: 1048576)",
-    ),
-    Option(
-        "SIAMESE_MAX_JSON_DEPTH",
-        "max_json_depth",
-        _int(1, 1000),
-        "deepest JSON nesting accepted (default: 64)",
-    ),
-    Option(
-        "SIAMESE_RATE_LIMIT",
-        "rate_limit",
-        _float(0),
-        "requests per second per client, 0 = off (default: 0)",
-    ),
-    Option(
-        "SIAMESE_RATE_BURST",
-        "rate_burst",
-        _int(1),
-        "requests a client may send at once (default: the rate limit, at least 1)",
-    ),
-    Option(
-        "SIAMESE_TRUSTED_PROXIES",
-        "trusted_proxies",
-        _proxies,
-        "comma-separated addresses or networks of proxies whose X-Forwarded-For names the "
-        "client (default: none, the peer address is the client)",
-        metavar="ADDR,...",
-    ),
-    Option(
-        "SIAMESE_HTTP_ALLOW",
-        "http_allow",
-        _list,
-        "comma-separated URL prefixes (http(s)://host[:port]/path) that http_get_json may "
-        "fetch; empty = off",
-        metavar="URL,...",
-    ),
-    Option(
-        "SIAMESE_HTTP_TIMEOUT_MS",
-        "http_timeout_ms",
-        _float(1),
-        "time limit of one http_get_json fetch, redirects and body included, in ms "
-        "(default: 500)",
-    ),
-    Option(
-        "SIAMESE_HTTP_MAX_BYTES",
-        "http_max_bytes",
-        _int(1),
-        "largest JSON body http_get_json reads (default: 1000000)",
-    ),
-    Option(
-        "SIAMESE_HTTP_MAX_CONNECTIONS",
-        "http_max_connections",
-        _int(1),
-        "connections http_get_json keeps open at once, all hosts together (default: 20)",
-    ),
-    Option(
-        "SIAMESE_HTTP_CACHE_SIZE",
-        "http_cache_size",
-        _int(0),
-        "fetched documents kept in the data cache, 0 = no cache (default: 1024)",
-    ),
-    Option(
-        "SIAMESE_HTTP_CACHE_TTL",
-        "http_cache_ttl",
-        _float(0),
-        "seconds a fetched document is kept when its answer has no max-age (default: 60)",
-    ),
-    Option(
-        "SIAMESE_HTTP_BREAKER_FAILURES",
-        "http_breaker_failures",
-        _int(0),
-        "consecutive failures that open a host's circuit, 0 = never (default: 5)",
-    ),
-    Option(
-        "SIAMESE_HTTP_BREAKER_COOLDOWN",
-        "http_breaker_cooldown",
-        _float(0),
-        "seconds an open circuit waits before a trial fetch (default: 30)",
-    ),
-    Option(
-        "SIAMESE_BUILTINS",
-        "builtins",
-        _str,
-        "operator built-ins to load, as module.path:ATTRIBUTE (default: none)",
-        metavar="MODULE:ATTR",
-    ),
-    Option(
-        "SIAMESE_ADMIN_KEYS",
-        "admin_keys",
-        _list,
-        "comma-separated API keys that may call POST /v1/query (default: none, the endpoint "
-        "is off)",
-        metavar="KEY,...",
-    ),
-    Option(
-        "SIAMESE_QUERY_ALLOW",
-        "query_allow",
-        _list,
-        "comma-separated predicates that POST /v1/query may call (default: every predicate "
-        "of the policy set)",
-        metavar="NAME,...",
-    ),
-)
+    @property
+    def help(self) -> str:
+        """The ``--help`` text: the meaning and the default."""
+        return f"{self.meaning} (default: {self.default})" if self.default else self.meaning
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+def option(
+    default: Any,
+    parse: Callable[[str], Any],
+    meaning: str,
+    group: str,
+    *,
+    kind: str = "value",
+    metavar: str | None = None,
+    shown: str | None = None,
+) -> Any:
+    """A field of :class:`Settings` that is also a ``SIAMESE_*`` variable. ``shown`` is the
+    default as the help tells it, when the value itself does not say it well."""
+    assert group in GROUPS, group
+    spec = {"parse": parse, "meaning": meaning, "group": group, "kind": kind,
+            "metavar": metavar, "shown": shown}
+    return field(default=default, metadata={"option": spec})
+
+
+def _shown(default: Any) -> str:
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    if isinstance(default, float):
+        return f"{default:g}"
+    if default is None or default == () or default == "":
+        return ""
+    return str(default)
 
 
 @dataclass(frozen=True)
 class Settings:
-    policy_dir: str = "policies"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
-    log_level: str = "info"
-    log_format: str = "text"
-    access_log: bool = False
-    reload: bool = True
-    reload_require_tests: bool = False
-    max_depth: int = _LIMITS.max_depth
-    max_solutions: int = _LIMITS.max_solutions
-    max_steps: int = _LIMITS.max_steps
-    timeout_ms: float = _LIMITS.timeout_ms or 1000.0
-    cache_ttl: float = 60.0
-    cache_size: int = 10_000
-    auth: str | None = None  # None: not set, which means "none" and is refused off loopback
-    api_keys: tuple[str, ...] = ()
-    jwt_secret: str | None = None
-    jwt_public_key: str | None = None
-    jwks_file: str | None = None
-    jwt_algorithms: tuple[str, ...] = ()
-    jwt_issuer: str | None = None
-    jwt_audience: tuple[str, ...] = ()
-    jwt_require_exp: bool = True
-    audit_log: str = "audit/decisions.jsonl"
-    audit_required: bool = False
-    max_body_bytes: int = 1 << 20
-    max_json_depth: int = 64
-    rate_limit: float = 0.0
-    rate_burst: int | None = None
-    trusted_proxies: tuple[str, ...] = ()
-    http_allow: tuple[str, ...] = field(default=())
-    http_timeout_ms: float = 500.0
-    http_max_bytes: int = 1_000_000
-    http_max_connections: int = 20
-    http_cache_size: int = 1024
-    http_cache_ttl: float = 60.0
-    http_breaker_failures: int = 5
-    http_breaker_cooldown: float = 30.0
-    builtins: str | None = None
-    admin_keys: tuple[str, ...] = ()
-    query_allow: tuple[str, ...] = ()
+    """Every setting, declared once: its type, default, parser, meaning and group. The
+    environment variable is ``SIAMESE_`` + the name in capitals, the flag ``--name`` with
+    dashes; :data:`OPTIONS`, ``siamese serve --help`` and the README's table are made from
+    these fields."""
+
+    policy_dir: str = option(
+        "policies", _str, "the policy directory", "server", kind="positional"
+    )
+    host: str = option("127.0.0.1", _str, "address to bind", "server")
+    port: int = option(8000, _int(0, 65535), "port to bind (0: any free port)", "server")
+    workers: int = option(1, _int(1, 256), "uvicorn worker processes", "server")
+    log_level: str = option(
+        "info", _choice(*LOG_LEVELS), "`debug`, `info`, `warning`, `error` or `critical`",
+        "server",
+    )
+    log_format: str = option(
+        "text", _choice(*LOG_FORMATS), "`text`, or `json` for one JSON object per log line",
+        "server",
+    )
+    access_log: bool = option(False, _bool, "a log line per HTTP request", "server", kind="bool")
+    reload: bool = option(True, _bool, "hot-reload the policy directory", "reload", kind="bool")
+    reload_require_tests: bool = option(
+        False, _bool, "serve a new policy set only if its `*.test.yaml` tests pass", "reload",
+        kind="bool",
+    )
+    max_depth: int = option(
+        _LIMITS.max_depth, _int(1), "recursion depth per decision (or query)", "limits"
+    )
+    max_solutions: int = option(
+        _LIMITS.max_solutions, _int(1), "solutions per decision or query (and per table)",
+        "limits",
+    )
+    max_steps: int = option(
+        _LIMITS.max_steps, _int(1),
+        "inference steps per decision (deny and allow together) or query", "limits",
+    )
+    timeout_ms: float = option(
+        _LIMITS.timeout_ms or 1000.0, _float(0.001),
+        "wall-clock time per decision or query, in ms", "limits",
+    )
+    cache_ttl: float = option(
+        60.0, _float(0), "decision cache TTL in seconds (0: no cache)", "cache"
+    )
+    cache_size: int = option(10_000, _int(0), "decision cache entries (0: no cache)", "cache")
+    # None: not set, which means "none" and is refused off loopback
+    auth: str | None = option(
+        None, _choice(*AUTH_MODES), "caller authentication: `none`, `api-key` or `jwt`", "auth",
+        shown="none, on a loopback host only",
+    )
+    api_keys: tuple[str, ...] = option(
+        (), _list, "comma-separated API keys (for `api-key`)", "auth", metavar="KEY,...",
+    )
+    jwt_secret: str | None = option(
+        None, _str, "HMAC secret for HS256/384/512 tokens", "auth"
+    )
+    jwt_public_key: str | None = option(
+        None, _str,
+        "PEM public key or certificate (the PEM text or a file path) for RS/PS/ES/EdDSA tokens",
+        "auth",
+    )
+    jwks_file: str | None = option(
+        None, _str, "a JWKS file of public keys, chosen by `kid` (not with a public key)", "auth"
+    )
+    jwt_algorithms: tuple[str, ...] = option(
+        (), _algorithms, "accepted token algorithms, comma-separated", "auth",
+        metavar="ALG,...",
+        shown="HS256 for a secret, every algorithm of a public key's type",
+    )
+    jwt_issuer: str | None = option(None, _str, "required `iss` of tokens", "auth")
+    jwt_audience: tuple[str, ...] = option(
+        (), _list, "required `aud` of tokens (comma-separated: any of them)", "auth",
+        metavar="AUD,...",
+    )
+    jwt_require_exp: bool = option(
+        True, _bool,
+        "refuse bearer tokens without an `exp` claim (`exp` and `nbf`, when present, must be "
+        "finite numbers)", "auth", kind="bool",
+    )
+    audit_log: str = option(
+        "audit/decisions.jsonl", _str, "the decision log file, or `off`", "audit"
+    )
+    audit_required: bool = option(
+        False, _bool, "deny any decision that cannot be written to the decision log", "audit",
+        kind="bool",
+    )
+    max_body_bytes: int = option(1 << 20, _int(1), "largest request body accepted", "requests")
+    max_json_depth: int = option(
+        64, _int(1, 1000), "deepest JSON nesting of a request body", "requests"
+    )
+    rate_limit: float = option(
+        0.0, _float(0), "requests per second per client (0: off)", "requests"
+    )
+    rate_burst: int | None = option(
+        None, _int(1), "requests a client may send at once", "requests",
+        shown="the rate limit, at least 1",
+    )
+    trusted_proxies: tuple[str, ...] = option(
+        (), _proxies,
+        "comma-separated addresses or networks of proxies whose `X-Forwarded-For` names the "
+        "client; unset: the peer address is the client", "requests", metavar="ADDR,...",
+    )
+    http_allow: tuple[str, ...] = option(
+        (), _list,
+        "comma-separated URL prefixes (`http(s)://host[:port]/path`) that `http_get_json` may "
+        "fetch; empty: off", "external", metavar="URL,...",
+    )
+    http_timeout_ms: float = option(
+        500.0, _float(1), "time limit of one fetch, redirects and body included, in ms",
+        "external",
+    )
+    http_max_bytes: int = option(1_000_000, _int(1), "largest body a fetch reads", "external")
+    http_max_connections: int = option(
+        20, _int(1), "connections open at once, all hosts together", "external"
+    )
+    http_cache_size: int = option(
+        1024, _int(0), "fetched documents kept in the data cache (0: no cache)", "external"
+    )
+    http_cache_ttl: float = option(
+        60.0, _float(0), "seconds a fetched document is kept when its answer has no `max-age`",
+        "external",
+    )
+    http_breaker_failures: int = option(
+        5, _int(0), "consecutive failures that open a host's circuit (0: never)", "external"
+    )
+    http_breaker_cooldown: float = option(
+        30.0, _float(0), "seconds an open circuit waits before a trial fetch", "external"
+    )
+    builtins: str | None = option(
+        None, _str, "operator built-ins to load, as `module.path:ATTRIBUTE`", "external",
+        metavar="MODULE:ATTR",
+    )
+    admin_keys: tuple[str, ...] = option(
+        (), _list, "comma-separated API keys that may call `POST /v1/query`", "admin",
+        metavar="KEY,...", shown="none: the endpoint is off",
+    )
+    query_allow: tuple[str, ...] = option(
+        (), _list, "comma-separated predicates that `POST /v1/query` may call", "admin",
+        metavar="NAME,...", shown="every predicate of the policy set",
+    )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -533,3 +441,55 @@ class Settings:
             max_steps=self.max_steps,
             timeout_ms=self.timeout_ms,
         )
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _options() -> tuple[Option, ...]:
+    out = []
+    for f in fields(Settings):
+        spec = f.metadata["option"]
+        out.append(Option(
+            env="SIAMESE_" + f.name.upper(),
+            attr=f.name,
+            parse=spec["parse"],
+            meaning=spec["meaning"],
+            default=spec["shown"] if spec["shown"] is not None else _shown(f.default),
+            group=spec["group"],
+            kind=spec["kind"],
+            metavar=spec["metavar"],
+        ))
+    return tuple(out)
+
+
+OPTIONS: tuple[Option, ...] = _options()
+
+
+def markdown_table() -> str:
+    """The README's configuration tables, one per group (a test keeps the README equal to
+    this: ``python -c 'from siamese.settings import markdown_table; print(markdown_table())'``
+    prints them)."""
+    parts = []
+    for group, title in GROUPS.items():
+        rows = [o for o in OPTIONS if o.group == group]
+        if not rows:
+            continue
+        parts.append(f"**{title}**\n\n| variable | flag | default | meaning |\n|---|---|---|---|")
+        for o in rows:
+            if o.kind == "positional":
+                flag = "`POLICY_DIR` (argument)"
+            elif o.kind == "bool":
+                flag = f"`{o.flag}` / `--no-{o.flag[2:]}`"
+            else:
+                flag = f"`{o.flag}`"
+            plain = " " in o.default or o.default in ("on", "off", "")
+            default = o.default if plain else f"`{o.default}`"
+            parts[-1] += f"\n| `{o.env}` | {flag} | {default} | {o.meaning} |"
+    return "\n\n".join(parts) + "\n"

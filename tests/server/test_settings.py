@@ -8,7 +8,7 @@ import pytest
 
 from siamese.cli import build_parser
 from siamese.server.app import build_app, uvicorn_options
-from siamese.settings import OPTIONS, Settings, SettingsError, is_loopback
+from siamese.settings import OPTIONS, Settings, SettingsError, is_loopback, markdown_table
 
 
 def test_defaults() -> None:
@@ -235,3 +235,18 @@ def test_uvicorn_options() -> None:
     opts = uvicorn_options(Settings(host="::1", port=0, access_log=True))
     assert opts["host"] == "::1" and opts["port"] == 0 and opts["access_log"] is True
     assert opts["log_config"] is None
+
+
+def test_the_readme_table_and_the_help_come_from_the_one_declaration() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert markdown_table() in readme, (
+        "README.md's configuration tables are out of date: paste the output of "
+        "python -c 'from siamese.settings import markdown_table; print(markdown_table())'"
+    )
+    import argparse
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {a.dest: a.help for a in sub.choices["serve"]._actions}
+    for o in OPTIONS:
+        assert helps[o.env] == f"{o.help.replace('`', '')} [{o.env}]"
