@@ -956,6 +956,11 @@ class Query:
             self._new_table(ev, pred, key, args)
             work = ev.work
             while work:
+                # a step per task: resuming consumers with answers calls nothing, so without
+                # this a fixpoint could run past the budget, the clock and the slice
+                self.steps += 1
+                if self.steps >= self.next_check and self._checkpoint():
+                    yield PAUSE
                 consumer, ans, t = work.popleft()
                 mark = len(trail)
                 if consumer is None:  # produce: run the predicate's own clauses for the call
