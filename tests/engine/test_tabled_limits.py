@@ -136,3 +136,25 @@ def test_a_table_cut_off_by_a_limit_is_not_kept(cut: dict[str, float]) -> None:
         goals, _ = e.goal("deny", "u", "read", "n0")
         assert Query(program, goals, limits=big, clock=clock, proofs=proofs).first_sync()
     assert any(t.pred.name == "path" and t.args[0] == "n0" for t in program.tables.values())
+
+
+def test_a_proof_through_a_long_chain_is_explained() -> None:
+    """The proof of path(n0, n1500) through a table is 1,500 levels deep: its height, rule
+    ids and JSON are made without recursion (they were a RecursionError)."""
+    n = 1500
+    e = engine(
+        "".join(f"edge(n{i}, n{i + 1}).\n" for i in range(n))
+        + '@id("step")\npath(?x, ?y) :- path(?x, ?z), edge(?z, ?y).\n'
+        + '@id("edge")\npath(?x, ?y) :- edge(?x, ?y).\n',
+        timeout_ms=None,
+    )
+    goals, _ = e.goal("path", "n0", f"n{n}")
+    q = Query(e.program, goals, limits=e.limits, proofs=True)
+    assert q.first_sync()
+    (node,) = q.proof()
+    assert node.height > n
+    assert node.rule_ids() == ["step"] * (n - 1) + ["edge"]
+    assert len(node.fact_locations()) == n
+    nodes, rules = q.proof_json()
+    assert rules == ["step", "edge"]
+    assert nodes[0]["goal"] == f"path(n0, n{n})"
