@@ -217,3 +217,32 @@ async def test_a_runaway_fixpoint_times_out_on_the_injected_clock(tmp_path: Path
     outcome = await authorizer.evaluate(policy, request)
     assert outcome.allowed is False and outcome.limit == "timeout"
     assert readings < 250
+
+
+async def test_a_deny_over_a_table_cut_off_once_still_denies_with_budget_enough(
+    tmp_path: Path,
+) -> None:
+    """Request-independent tables are shared by the decisions of a policy set: a table that
+    a limit cut off must not be kept as complete, or its partial answers would let the
+    allow through the next time."""
+    n = 300
+    root = tmp_path / "policies"
+    root.mkdir()
+    (root / "chain.rules").write_text(
+        "".join(f"edge(n{i}, n{i + 1}).\n" for i in range(n)) + f"bad(n{n}).\n" + """
+path(?x, ?y) :- edge(?x, ?z), path(?z, ?y).
+path(?x, ?y) :- edge(?x, ?y).
+allow(?u, read, ?r).
+@id("reaches-bad")
+deny(?u, read, ?r) :- path(?r, ?b), bad(?b).
+""")
+    store = PolicyStore(root)
+    assert store.load_sync().ok
+    policy = store.get()
+    assert policy is not None
+    request = Request.from_authzen(chain_body(0))
+    cut = await Authorizer(limits=Limits(max_steps=3_000)).evaluate(policy, request)
+    assert cut.allowed is False and cut.limit == "max_steps"
+    for limits in (Limits(timeout_ms=None), Limits(timeout_ms=None)):  # cold, then warm
+        outcome = await Authorizer(limits=limits).evaluate(policy, request)
+        assert outcome.allowed is False and outcome.rule_ids[0] == "reaches-bad", outcome
