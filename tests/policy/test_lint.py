@@ -82,6 +82,21 @@ def test_duplicate_ids() -> None:
     ]
 
 
+def test_a_pattern_evaluation_would_refuse_is_an_error() -> None:
+    text = (
+        'ok(?s) :- input("s", ?s), regex("a{1000000000}", ?s).\n'
+        'ok(?s) :- input("s", ?s), regex("(a", ?s).\n'
+        'ok(?s) :- input("s", ?s), glob("' + "*" * 1001 + '", ?s).\n'
+        'ok(?s) :- input("s", ?s), regex("^v[0-9]{1,3}$", ?s), glob("*.com", ?s).\n'
+    )
+    assert findings(text) == [
+        "p.rules:1:27: error: regex: pattern 'a{1000000000}' too large: more than 10000 "
+        "items with its repeats expanded [pattern]",
+        "p.rules:2:27: error: regex: invalid pattern '(a': missing ) at position 2 [pattern]",
+        "p.rules:3:27: error: glob: pattern longer than 1000 characters [pattern]",
+    ]
+
+
 def test_errors_block_a_policy_set_from_serving(tmp_path: Path) -> None:
     (tmp_path / "a.rules").write_text("u(a). s(a, b).\nok(?x) :- u(?x), not s(?x, ?y).\n")
     with pytest.raises(Exception, match=r"a.rules:2:18: unsafe variable \?y in 'not'"):

@@ -258,6 +258,45 @@ async def test_a_runaway_query_is_stopped_by_a_limit(
         assert (await ask(c, "member_of(bob, sales)")).status_code == 200  # still serving
 
 
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0  # pragma: no cover - not Linux
+
+
+async def test_the_bounds_on_values_and_patterns_hold_for_queries(tmp_path: Path) -> None:
+    """The query endpoint reaches every built-in, whatever SIAMESE_QUERY_ALLOW names (the
+    engine's own built-ins are always allowed): a regex bomb took the server to 16 GB."""
+    policy = POLICY + (
+        "dbl(?s, ?s).\ndbl(?s, ?r) :- concat(?s, ?s, ?t), dbl(?t, ?r).\n"
+        "sq(?x, ?x).\nsq(?x, ?r) :- ?y is ?x * ?x, sq(?y, ?r).\n"
+    )
+    async with admin_client(tmp_path, policy=policy, SIAMESE_QUERY_ALLOW="member_of") as c:
+        before = _rss_mb()
+        for n in range(20):  # as many distinct bombs: none is compiled, none is kept
+            r = await ask(c, f'regex("a{{{10**9 + n}}}", "a")')
+            assert r.status_code == 422, r.text
+            message = r.json()["error"]["message"]
+            assert message.startswith("query failed: regex: pattern 'a{1000000")
+            assert "too large" in message
+        r = await ask(c, 'regex("(?:(?:a{100}){100}){100}", "a")')
+        assert r.status_code == 422 and "too large" in r.text
+        assert _rss_mb() - before < 200  # a generous safety bound, not a measure
+        r = await ask(c, 'regex("^v[0-9]+$", "v12")')
+        assert r.status_code == 200 and len(r.json()["solutions"]) == 1
+    async with admin_client(tmp_path, policy=policy) as c:
+        r = await ask(c, "dbl(a, ?r), ?r == b")
+        assert r.status_code == 422
+        assert r.json()["error"]["message"].startswith(
+            "query stopped: limit exceeded (max_string_chars: 1000000)")
+        r = await ask(c, "sq(3, ?r), ?r == 0")
+        assert r.status_code == 422
+        assert r.json()["error"]["message"].startswith(
+            "query stopped: limit exceeded (max_int_bits: 4096)")
+        assert (await ask(c, "member_of(bob, sales)")).status_code == 200  # still serving
+
+
 @pytest.mark.parametrize(
     ("payload", "status", "message"),
     [

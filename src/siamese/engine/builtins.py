@@ -10,20 +10,20 @@ and are wrapped with :func:`custom`.
 
 None of them evaluates code, and none reaches the network. (One exception to "the engine
 uses the standard library only": ``regex`` replaces ``re`` for its match timeout.)
+Values they make are bounded (see :class:`~siamese.engine.solver.Limits`), and so are the
+patterns of ``regex`` and ``glob`` (see :mod:`patterns`).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import time
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
-import regex
-
 from .errors import EvaluationError, LimitExceeded
+from .patterns import compile_glob, compile_regex
 from .terms import JsonMap, Struct, Var, deref, format_term, from_json, resolve, same_value, undo
 
 __all__ = ["DEFAULT_BUILTINS", "Builtin", "builtin_names", "custom"]
@@ -99,13 +99,20 @@ def _is_number(v: Any) -> bool:
 _ARITH = frozenset({"+", "-", "*", "/", "//", "%", "abs", "min", "max", "len"})
 
 
-def evaluate(t: Any) -> Any:
-    """The value of an arithmetic expression (Structs named + - * / // % abs min max len)."""
+def _too_big(name: str, a: int, b: int, max_bits: int) -> LimitExceeded:
+    return LimitExceeded(
+        "max_int_bits", max_bits,
+        f"'{name}' of integers of {a.bit_length()} and {b.bit_length()} bits",
+    )
+
+
+def evaluate(t: Any, max_bits: int) -> Any:
+    """The value of an arithmetic expression (Structs named + - * / // % abs min max len).
+    No integer it makes has more than ``max_bits`` bits: a product is refused before it is
+    computed (squaring a number a few times would otherwise hold the server for seconds)."""
     t = deref(t)
     tt = type(t)
     if tt is int or tt is float:
-        if tt is bool:  # pragma: no cover - type() never returns bool for int here
-            pass
         return t
     if tt is bool:
         raise EvaluationError(f"arithmetic on a boolean: {format_term(t)}")
@@ -118,7 +125,7 @@ def evaluate(t: Any) -> Any:
             if type(v) in (tuple, str, JsonMap):
                 return len(v)
             raise EvaluationError(f"len of {format_term(v)}")
-        vals = [evaluate(a) for a in t.args]
+        vals = [evaluate(a, max_bits) for a in t.args]
         try:
             if name == "abs" and len(vals) == 1:
                 return abs(vals[0])
@@ -130,34 +137,45 @@ def evaluate(t: Any) -> Any:
                 raise EvaluationError(f"'{name}' takes two operands")
             a, b = vals
             if name == "+":
-                return a + b
-            if name == "-":
-                return a - b
-            if name == "*":
-                return a * b
-            if name == "/":
-                r = a / b
-                return int(r) if type(a) is int and type(b) is int and a % b == 0 else r
-            if name == "//":
+                r = a + b
+            elif name == "-":
+                r = a - b
+            elif name == "*":
+                # the product has at least bits(a) + bits(b) - 1 bits: refuse it uncomputed
+                if (type(a) is int and type(b) is int
+                        and a.bit_length() + b.bit_length() > max_bits + 1):
+                    raise _too_big(name, a, b, max_bits)
+                r = a * b
+            elif name == "/":
+                if type(a) is int and type(b) is int and b and a % b == 0:
+                    return a // b  # exact (a float quotient loses digits of large integers)
+                return a / b
+            elif name == "//":
                 return a // b
-            return a % b
+            else:
+                return a % b
         except ZeroDivisionError:
             raise EvaluationError(f"division by zero in {format_term(t)}") from None
+        except OverflowError:  # an integer too large for a float
+            raise EvaluationError(f"'{name}': a number too large for a float") from None
+        if type(r) is int and r.bit_length() > max_bits:
+            raise _too_big(name, a, b, max_bits)
+        return r
     raise EvaluationError(f"not a number: {format_term(t)}")
 
 
-def _maybe_eval(t: Any) -> Any:
+def _maybe_eval(t: Any, max_bits: int) -> Any:
     t = deref(t)
     if type(t) is Struct and t.name in _ARITH:
-        return evaluate(t)
+        return evaluate(t, max_bits)
     return t
 
 
-def _compare(args: tuple[Any, ...], name: str) -> tuple[Any, Any] | None:
+def _compare(args: tuple[Any, ...], name: str, max_bits: int) -> tuple[Any, Any] | None:
     if len(args) != 2:
         raise EvaluationError(f"{name} takes 2 arguments")
-    a = _maybe_eval(_bound(args[0], "left operand", name))
-    b = _maybe_eval(_bound(args[1], "right operand", name))
+    a = _maybe_eval(_bound(args[0], "left operand", name), max_bits)
+    b = _maybe_eval(_bound(args[1], "right operand", name), max_bits)
     if _is_number(a) and _is_number(b):
         return a, b
     if type(a) is str and type(b) is str:
@@ -171,14 +189,16 @@ def _compare(args: tuple[Any, ...], name: str) -> tuple[Any, Any] | None:
 def b_eq(q: Any, args: tuple[Any, ...]) -> bool:
     if len(args) != 2:
         raise EvaluationError("eq takes 2 arguments")
-    return bool(q.unify(_maybe_eval(args[0]), _maybe_eval(args[1])))
+    bits = q.limits.max_int_bits
+    return bool(q.unify(_maybe_eval(args[0], bits), _maybe_eval(args[1], bits)))
 
 
 def b_neq(q: Any, args: tuple[Any, ...]) -> bool:
     if len(args) != 2:
         raise EvaluationError("neq takes 2 arguments")
     mark = len(q.trail)
-    if q.unify(_maybe_eval(args[0]), _maybe_eval(args[1])):
+    bits = q.limits.max_int_bits
+    if q.unify(_maybe_eval(args[0], bits), _maybe_eval(args[1], bits)):
         undo(q.trail, mark)
         return False
     return True
@@ -186,7 +206,7 @@ def b_neq(q: Any, args: tuple[Any, ...]) -> bool:
 
 def _cmp(name: str, op: Callable[[Any, Any], bool]) -> Callable[[Any, tuple[Any, ...]], bool]:
     def fn(q: Any, args: tuple[Any, ...]) -> bool:
-        ab = _compare(args, name)
+        ab = _compare(args, name, q.limits.max_int_bits)
         return ab is not None and op(ab[0], ab[1])
 
     fn.__name__ = "b_" + name
@@ -238,7 +258,8 @@ def _arith3(name: str, op: str) -> Callable[[Any, tuple[Any, ...]], bool]:
     def fn(q: Any, args: tuple[Any, ...]) -> bool:
         if len(args) != 3:
             raise EvaluationError(f"{name} takes 3 arguments")
-        return bool(q.unify(args[2], evaluate(Struct(op, (args[0], args[1])))))
+        return bool(q.unify(args[2], evaluate(Struct(op, (args[0], args[1])),
+                                              q.limits.max_int_bits)))
 
     fn.__name__ = "b_" + name
     return fn
@@ -247,7 +268,7 @@ def _arith3(name: str, op: str) -> Callable[[Any, tuple[Any, ...]], bool]:
 def b_is(q: Any, args: tuple[Any, ...]) -> bool:
     if len(args) != 2:
         raise EvaluationError("is takes 2 arguments")
-    return bool(q.unify(args[0], evaluate(args[1])))
+    return bool(q.unify(args[0], evaluate(args[1], q.limits.max_int_bits)))
 
 
 # --- strings -------------------------------------------------------------------------------
@@ -269,12 +290,45 @@ def b_contains(q: Any, args: tuple[Any, ...]) -> bool:
     return _text(args[1], "contains") in _text(hay, "contains")
 
 
+def _made(q: Any, name: str, size: int, is_list: bool) -> None:
+    """Account for a string of ``size`` characters (or a list of ``size`` items) that the
+    built-in ``name`` is about to make: LimitExceeded past the bound on one value, or past
+    the bound on all the values the query's built-ins make (many values each under the
+    first bound, kept in tables or in the bindings of a deep recursion, would otherwise
+    fill the memory as surely as one huge value)."""
+    lim = q.limits
+    if is_list:
+        if size > lim.max_list_items:
+            raise LimitExceeded("max_list_items", lim.max_list_items, f"a list made by {name}")
+    elif size > lim.max_string_chars:
+        raise LimitExceeded("max_string_chars", lim.max_string_chars,
+                            f"a string made by {name}")
+    q.made += size
+    if q.made > lim.max_made:
+        raise LimitExceeded("max_made", lim.max_made, f"the values made by {name} and others")
+
+
 def b_lower(q: Any, args: tuple[Any, ...]) -> bool:
-    return bool(q.unify(args[1], _text(args[0], "lower").lower()))
+    s = _text(args[0], "lower").lower()  # as long as its argument, or up to 3 times longer
+    _made(q, "lower", len(s), False)
+    return bool(q.unify(args[1], s))
 
 
 def b_upper(q: Any, args: tuple[Any, ...]) -> bool:
-    return bool(q.unify(args[1], _text(args[0], "upper").upper()))
+    s = _text(args[0], "upper").upper()
+    _made(q, "upper", len(s), False)
+    return bool(q.unify(args[1], s))
+
+
+def _concat_text(v: Any) -> str:
+    if type(v) is str:
+        return v
+    if _is_number(v):
+        try:
+            return repr(v)
+        except ValueError:  # an integer past Python's limit on digits
+            raise EvaluationError("concat: a number too large to write") from None
+    raise EvaluationError(f"concat: expected strings, got {format_term(v)}")
 
 
 def b_concat(q: Any, args: tuple[Any, ...]) -> bool:
@@ -283,14 +337,11 @@ def b_concat(q: Any, args: tuple[Any, ...]) -> bool:
     a = _bound(args[0], "first argument", "concat")
     b = _bound(args[1], "second argument", "concat")
     if type(a) is tuple and type(b) is tuple:
+        _made(q, "concat", len(a) + len(b), True)  # counted before it is made
         return bool(q.unify(args[2], a + b))
-    def s(v: Any) -> str:
-        if type(v) is str:
-            return v
-        if _is_number(v):
-            return repr(v)
-        raise EvaluationError(f"concat: expected strings, got {format_term(v)}")
-    return bool(q.unify(args[2], s(a) + s(b)))
+    sa, sb = _concat_text(a), _concat_text(b)
+    _made(q, "concat", len(sa) + len(sb), False)
+    return bool(q.unify(args[2], sa + sb))
 
 
 def b_split(q: Any, args: tuple[Any, ...]) -> bool:
@@ -299,34 +350,29 @@ def b_split(q: Any, args: tuple[Any, ...]) -> bool:
     sep = _text(args[1], "split")
     if not sep:
         raise EvaluationError("split: empty separator")
-    return bool(q.unify(args[2], tuple(_text(args[0], "split").split(sep))))
+    s = _text(args[0], "split")
+    _made(q, "split", s.count(sep) + 1, True)  # counted before it is made
+    return bool(q.unify(args[2], tuple(s.split(sep))))
 
 
 MAX_MATCH_INPUT = 8192  # longest string that glob/regex will look at
 
 
 def b_glob(q: Any, args: tuple[Any, ...]) -> bool:
+    """``fnmatch.fnmatchcase``, with the pattern bounded and cached by :mod:`patterns`."""
     s = _text(args[1], "glob")
     if len(s) > MAX_MATCH_INPUT:
         raise EvaluationError(f"glob: input longer than {MAX_MATCH_INPUT} characters")
-    return fnmatch.fnmatchcase(s, _text(args[0], "glob"))
+    return compile_glob(_text(args[0], "glob")).match(s) is not None
 
 
 REGEX_TIMEOUT = 0.1  # seconds one regex match may take (less when the query has less left)
 
 
-@lru_cache(maxsize=512)
-def _regex(pattern: str) -> Any:
-    try:
-        return regex.compile(pattern)
-    except regex.error as e:
-        raise EvaluationError(f"regex: invalid pattern {pattern!r}: {e}") from None
-
-
 def b_regex(q: Any, args: tuple[Any, ...]) -> bool:
     """Uses the ``regex`` module (not ``re``) for its match timeout: a pattern that
     backtracks catastrophically ends the decision as a deny naming the limit, instead of
-    holding the server."""
+    holding the server. A pattern too large to compile is refused (see :mod:`patterns`)."""
     s = _text(args[1], "regex")
     if len(s) > MAX_MATCH_INPUT:
         raise EvaluationError(f"regex: input longer than {MAX_MATCH_INPUT} characters")
@@ -336,7 +382,7 @@ def b_regex(q: Any, args: tuple[Any, ...]) -> bool:
     if deadline is not None:
         timeout = max(0.001, min(timeout, deadline - q.clock()))
     try:
-        return _regex(pattern).search(s, timeout=timeout) is not None
+        return compile_regex(pattern).search(s, timeout=timeout) is not None
     except TimeoutError:
         raise LimitExceeded("timeout", f"{timeout:.3f} s", f"regex {pattern!r}") from None
 

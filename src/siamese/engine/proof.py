@@ -43,9 +43,18 @@ class ProofNode:
 
     @property
     def height(self) -> int:
-        """Levels of the tree under and including this node."""
+        """Levels of the tree under and including this node (made without recursion: a
+        proof through a table over a long chain is thousands of levels deep)."""
         if not self._height:
-            self._height = 1 + max((c.height for c in self.children), default=0)
+            stack: list[ProofNode] = [self]
+            while stack:
+                node = stack[-1]
+                todo = [c for c in node.children if not c._height]
+                if todo:
+                    stack.extend(todo)
+                    continue
+                stack.pop()
+                node._height = 1 + max((c._height for c in node.children), default=0)
         return self._height
 
     def shared_rule_ids(self) -> tuple[str, ...]:
@@ -83,17 +92,21 @@ class ProofNode:
                 d["children"] = [c.to_dict(depth - 1) for c in self.children]
         return d
 
-    def rule_ids(self) -> list[str]:
-        out = [self.rule] if self.kind == "rule" and self.rule else []
-        for c in self.children:
-            out.extend(c.rule_ids())
+    def _preorder(self) -> list[ProofNode]:
+        """The nodes, parents before children, in order (without recursion)."""
+        out: list[ProofNode] = []
+        stack: list[ProofNode] = [self]
+        while stack:
+            node = stack.pop()
+            out.append(node)
+            stack.extend(reversed(node.children))
         return out
 
+    def rule_ids(self) -> list[str]:
+        return [n.rule for n in self._preorder() if n.kind == "rule" and n.rule]
+
     def fact_locations(self) -> list[str]:
-        out = [self.location] if self.kind == "fact" and self.location else []
-        for c in self.children:
-            out.extend(c.fact_locations())
-        return out
+        return [n.location for n in self._preorder() if n.kind == "fact" and n.location]
 
     def lines(self, indent: str = "") -> list[str]:
         if self.kind == "rule":

@@ -76,6 +76,12 @@ class Limits:
     timeout_ms: float | None = 1000.0
     slice_ms: float = 2.0  # longest run between two turns given to the event loop
     shared_table_answers: int = 2_000_000  # memory bound of the tables kept between queries
+    # the values built-ins make (concat, split, lower, upper, arithmetic...): each is
+    # checked before the value is made, or as soon as it is
+    max_string_chars: int = 1_000_000  # characters of one string
+    max_list_items: int = 100_000  # items of one list
+    max_int_bits: int = 4096  # bits of one integer (a product is refused uncomputed)
+    max_made: int = 10_000_000  # characters and list items made by one query's built-ins
 
 
 class _Signal:
@@ -454,6 +460,7 @@ class Query:
 
     # set on the instance when they change (a query is made per decision: less to make)
     steps = 0
+    made = 0  # characters and list items made by built-ins (see Limits.max_made)
     volatile = False  # a volatile built-in was used: do not cache the result
     events: Any = None
     evaluation: _Evaluation | None = None
@@ -956,6 +963,11 @@ class Query:
             self._new_table(ev, pred, key, args)
             work = ev.work
             while work:
+                # a step per task: resuming consumers with answers calls nothing, so without
+                # this a fixpoint could run past the budget, the clock and the slice
+                self.steps += 1
+                if self.steps >= self.next_check and self._checkpoint():
+                    yield PAUSE
                 consumer, ans, t = work.popleft()
                 mark = len(trail)
                 if consumer is None:  # produce: run the predicate's own clauses for the call

@@ -1,7 +1,8 @@
 """Static checks of a policy set (``siamese check``; the errors also block a reload).
 
 Errors — a set with any of these never serves: arity mismatches between a predicate's
-uses, unsafe variables in ``not`` and in comparisons, duplicate ``@id``s.
+uses, unsafe variables in ``not`` and in comparisons, duplicate ``@id``s, literal
+``regex``/``glob`` patterns that evaluation would refuse.
 Warnings — reported by ``siamese check``: calls to predicates nothing defines, singleton
 variables, rules that can never fire.
 """
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine.ast import BodyItem, Clause, Goal, Not, Or
-from ..engine.builtins import BUILTIN_ARITIES
+from ..engine.builtins import BUILTIN_ARITIES, DEFAULT_BUILTINS
+from ..engine.patterns import check_glob, check_regex
 from ..engine.program import Predicate, Program
 from ..engine.terms import Struct, Var
 
@@ -23,6 +25,7 @@ __all__ = ["BUILTIN_ARITIES", "Finding", "lint"]
 # built-ins that test their arguments: every variable in them must already be bound
 _TESTS = frozenset({"gt", "gte", "lt", "lte", "neq", "startswith", "endswith", "contains",
                     "glob", "regex", "cidr", "time_between"})
+_PATTERN_CHECKS = {"regex": check_regex, "glob": check_glob}
 # predicates a decision point asks for itself: never "undefined", never "unused"
 ENTRY_POINTS = frozenset({("allow", 3), ("deny", 3), ("response_header", 2)})
 
@@ -86,6 +89,7 @@ def lint(program: Program, errors_only: bool = False) -> list[Finding]:
     out += _duplicate_ids(clauses)
     for c in clauses:
         out += _safety(c, program)
+        out += _patterns(c, program)
     if not errors_only:
         out += _undefined(program)
         for c in clauses:
@@ -141,6 +145,23 @@ def _duplicate_ids(clauses: list[Clause]) -> list[Finding]:
         else:
             first[c.id] = c
     return out
+
+
+def _patterns(c: Clause, program: Program) -> list[Finding]:
+    """A literal pattern of ``regex`` or ``glob`` that evaluation would refuse (invalid, or
+    too large to compile: see engine/patterns.py) is an error at load time."""
+    found: list[Finding] = []
+    for g, _ in _goals(c.body):
+        name = g.term.name
+        check = _PATTERN_CHECKS.get(name)
+        if check is None or program.builtins.get(name) is not DEFAULT_BUILTINS[name]:
+            continue
+        pattern = g.term.args[0] if g.term.args else None
+        if type(pattern) is str:
+            why = check(pattern)
+            if why is not None:
+                found.append(Finding(*_at(c, g), "error", "pattern", f"{name}: {why}"))
+    return found
 
 
 def _safety(c: Clause, program: Program) -> list[Finding]:
