@@ -21,6 +21,7 @@ _LIMITS = Limits()
 AUTH_MODES = ("none", "api-key", "jwt")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 LOG_FORMATS = ("text", "json")
+GATEWAY_MODES = ("auto", "nginx", "traefik", "caddy", "envoy")
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 PUBLIC_KEY_ALGORITHMS = (
     "RS256",
@@ -243,6 +244,13 @@ OPTIONS: tuple[Option, ...] = (
         metavar="AUD,...",
     ),
     Option(
+        "SIAMESE_GATEWAY",
+        "gateway",
+        _choice(*GATEWAY_MODES),
+        "which headers carry a forward-auth callout's original request: nginx, traefik, "
+        "caddy, envoy, or auto, which refuses conventions that disagree (default: auto)",
+    ),
+    Option(
         "SIAMESE_AUDIT_LOG",
         "audit_log",
         _str,
@@ -390,6 +398,7 @@ class Settings:
     jwt_algorithms: tuple[str, ...] = ()
     jwt_issuer: str | None = None
     jwt_audience: tuple[str, ...] = ()
+    gateway: str = "auto"
     audit_log: str = "audit/decisions.jsonl"
     audit_required: bool = False
     max_body_bytes: int = 1 << 20
