@@ -62,6 +62,7 @@ ATTACKS = [
     "/public/%ef%bc%8e%ef%bc%8e/admin/secret",
     "/public/%zz",
     "/public/%ff",
+    "http://127.0.0.1/admin/%2e%2e/public/x",  # absolute-form
 ]
 
 
