@@ -11,9 +11,10 @@ What the gateways send, per their documentation:
   matching ``authorization_response.allowed_upstream_headers`` go upstream; any other
   status goes back to the client.
 - Traefik (ForwardAuth): GET to ``address`` with the headers of the original request named
-  in ``authRequestHeaders`` (every one when it is empty; hop-by-hop ones removed), plus X-Forwarded-Method, -Proto, -Host, -Uri and -For set by
-  Traefik itself (client-sent ones are overwritten unless ``trustForwardHeader``). On 2xx,
-  the ``authResponseHeaders`` go upstream; otherwise the auth response goes to the client.
+  in ``authRequestHeaders`` (every one when it is empty; hop-by-hop ones removed), plus
+  X-Forwarded-Method, -Proto, -Host, -Uri and -For set by Traefik itself (client-sent ones
+  are overwritten unless ``trustForwardHeader``). On 2xx, the ``authResponseHeaders`` go
+  upstream; otherwise the auth response goes to the client.
 """
 
 from __future__ import annotations
