@@ -70,18 +70,13 @@ def refused(message: str) -> ApiError:
 
 
 def _carried(convention: str, headers: Mapping[str, Sequence[str]]) -> Original | None:
-    """The original request in one convention's headers; None when none of them is there."""
-    values: list[str | None] = []
-    for name in _CONVENTIONS[convention]:
-        got = headers.get(name)
-        if got and len(got) > 1:
-            raise refused(f"the callout repeats {name}")
-        values.append(got[0] if got else None)
-    method, uri, host = values
-    if method is None and uri is None and host is None:
+    """The original request in one convention's headers; None when it carries neither a
+    method nor a URI (a host alone says nothing: gateways add ``X-Forwarded-Host`` freely)."""
+    m, u, h = _CONVENTIONS[convention]
+    method, uri, host = (headers.get(name, (None,))[0] for name in (m, u, h))
+    if method is None and uri is None:
         return None
     if method is None or uri is None:
-        m, u, _ = _CONVENTIONS[convention]
         raise refused(
             f"the callout carries part of the {convention} headers: {m} and {u} go together"
         )
