@@ -30,8 +30,17 @@ if CADDY is None:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
+    yield from caddy_stack(tmp_path, "caddy")
+
+
+@pytest.fixture
+def auto_stack(tmp_path: Path) -> Iterator[Stack]:
+    yield from caddy_stack(tmp_path, "auto")
+
+
+def caddy_stack(tmp_path: Path, mode: str) -> Iterator[Stack]:
     assert CADDY is not None
-    with upstream("X-Siamese-Subject") as up, pdp(tmp_path, "caddy") as (pdp_port, pdp_proc):
+    with upstream("X-Siamese-Subject") as up, pdp(tmp_path, mode) as (pdp_port, pdp_proc):
         port = free_port()
         home = tmp_path / "caddy"
         home.mkdir()
@@ -58,3 +67,12 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 class TestCaddy(GatewaySuite):
     pass
+
+
+@pytest.mark.parametrize("who", ["anonymous", "bob"])
+def test_the_recipe_strips_the_other_conventions_so_auto_works_too(
+    auto_stack: Stack, who: str
+) -> None:
+    # with SIAMESE_GATEWAY=auto, a client's X-Original-* reaching the PDP would be refused
+    # as a disagreement: the recipe removes them, so allowed requests still pass
+    GatewaySuite().test_client_sent_convention_headers_decide_nothing(auto_stack, who)

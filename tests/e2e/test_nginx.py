@@ -29,8 +29,17 @@ if NGINX is None:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
+    yield from nginx_stack(tmp_path, "nginx")
+
+
+@pytest.fixture
+def auto_stack(tmp_path: Path) -> Iterator[Stack]:
+    yield from nginx_stack(tmp_path, "auto")
+
+
+def nginx_stack(tmp_path: Path, mode: str) -> Iterator[Stack]:
     assert NGINX is not None
-    with upstream("X-Subject") as up, pdp(tmp_path, "nginx") as (pdp_port, pdp_proc):
+    with upstream("X-Subject") as up, pdp(tmp_path, mode) as (pdp_port, pdp_proc):
         nginx_port = free_port()
         conf = (TEMPLATE.read_text()
                 .replace("${LISTEN}", f"127.0.0.1:{nginx_port}")
@@ -57,3 +66,12 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 class TestNginx(GatewaySuite):
     pass
+
+
+@pytest.mark.parametrize("who", ["anonymous", "bob"])
+def test_the_recipe_strips_the_other_conventions_so_auto_works_too(
+    auto_stack: Stack, who: str
+) -> None:
+    # with SIAMESE_GATEWAY=auto, a client's X-Forwarded-* reaching the PDP would be refused
+    # as a disagreement: the recipe removes them, so allowed requests still pass
+    GatewaySuite().test_client_sent_convention_headers_decide_nothing(auto_stack, who)
