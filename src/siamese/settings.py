@@ -31,6 +31,7 @@ _LIMITS = Limits()
 AUTH_MODES = ("none", "api-key", "jwt")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 LOG_FORMATS = ("text", "json")
+GATEWAY_MODES = ("auto", "nginx", "traefik", "caddy", "envoy")
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 PUBLIC_KEY_ALGORITHMS = (
     "RS256",
@@ -280,6 +281,11 @@ class Settings:
         True, _bool,
         "refuse bearer tokens without an `exp` claim (`exp` and `nbf`, when present, must be "
         "finite numbers)", "auth", kind="bool",
+    )
+    gateway: str = option(
+        "auto", _choice(*GATEWAY_MODES),
+        "which headers carry a forward-auth callout's original request: `nginx`, `traefik`, "
+        "`caddy`, `envoy`, or `auto`, which refuses conventions that disagree", "gateway",
     )
     audit_log: str = option(
         "audit/decisions.jsonl", _str, "the decision log file, or `off`", "audit"

@@ -82,7 +82,8 @@ def test_serve_decides_reloads_and_stops_cleanly(
         assert r.json()["context"]["revision"] == first_revision
         assert c.post("/access/v1/evaluation", json=evaluation("bob")).json()["decision"] is False
         assert c.get("/v1/forward-auth/public/a").status_code == 200
-        assert c.get("/v1/forward-auth", headers={"X-Original-URI": "/private"}).status_code == 403
+        nginx = {"X-Original-Method": "GET", "X-Original-URI": "/private"}
+        assert c.get("/v1/forward-auth", headers=nginx).status_code == 401  # anonymous
         assert c.post("/v1/data/x", json={"input": evaluation("alice")}).json()["result"] is True
         assert "siamese_decisions_total" in c.get("/metrics").text
 

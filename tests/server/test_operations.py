@@ -234,7 +234,7 @@ async def test_opa_data_with_kongs_input(tmp_path: Path) -> None:
                     "tls": {},
                     "method": "DELETE",
                     "scheme": "http",
-                    "path": "/api/../api/things/1",
+                    "path": "/api/things/1",
                     "querystring": {"q": ["a", "b"], "flag": True},
                     "headers": {
                         "authorization": f"Bearer {hs256(claims(aud=None, iss=None))}",
@@ -259,6 +259,10 @@ async def test_opa_data_with_kongs_input(tmp_path: Path) -> None:
         kong["input"]["request"]["http"]["headers"]["authorization"] = "Bearer forged.token.here"
         r = await c.post("/v1/data/kong/allow", json=kong)
         assert r.status_code == 200 and r.json() == {"result": False}
+        # a path whose meaning depends on who decodes it is refused (SPEC §6.1)
+        kong["input"]["request"]["http"]["path"] = "/public/../api/things/1"
+        r = await c.post("/v1/data/kong/allow", json=kong)
+        assert r.status_code == 400 and r.json()["code"] == "invalid_parameter"
 
 
 @pytest.mark.parametrize(

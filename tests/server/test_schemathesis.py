@@ -279,15 +279,15 @@ KNOWN = [
                 "X-Forwarded-Host": "app.example.com",
             }
         },
-        403,
+        401,
         id="forward-auth-traefik-deny",
     ),
     pytest.param(
         "GET",
         "/v1/forward-auth",
         {"headers": {"X-Original-Method": "GET", "X-Original-URI": "/a/../../b"}},
-        400,
-        id="forward-auth-climbs-root",
+        403,
+        id="forward-auth-dot-segments",
     ),
     pytest.param(
         "GET",
@@ -300,7 +300,7 @@ KNOWN = [
         "HEAD",
         "/v1/forward-auth/{path}",
         {"path_parameters": {"path": "public/a"}},
-        403,
+        401,
         id="forward-auth-envoy-head-deny",
     ),
     pytest.param("GET", "/v1/policies", {}, 200, id="policies"),
@@ -378,7 +378,7 @@ async def test_refused_body(path: str, content: bytes, status: int) -> None:
 # GET /v1/forward-auth/F%0Al and POST /v1/data/%01...%0A...
 NEWLINE_PATHS = [
     pytest.param(
-        "GET", "/v1/forward-auth/{path}", "/v1/forward-auth/a%0Ab", None, 400, id="forward-auth"
+        "GET", "/v1/forward-auth/{path}", "/v1/forward-auth/a%0Ab", None, 403, id="forward-auth"
     ),
     pytest.param(
         "POST",

@@ -16,6 +16,7 @@ def test_defaults() -> None:
     assert (s.policy_dir, s.host, s.port, s.workers) == ("policies", "127.0.0.1", 8000, 1)
     assert (s.log_level, s.log_format, s.reload, s.auth_mode) == ("info", "text", True, "none")
     assert (s.max_body_bytes, s.max_json_depth, s.rate_limit) == (1 << 20, 64, 0.0)
+    assert s.gateway == "auto"
     assert s.cache_enabled and s.limits().max_steps == s.max_steps
 
 
@@ -44,6 +45,7 @@ def test_every_variable_parses() -> None:
         "SIAMESE_JWT_ISSUER": "https://i",
         "SIAMESE_JWT_AUDIENCE": "x,y",
         "SIAMESE_JWT_REQUIRE_EXP": "off",
+        "SIAMESE_GATEWAY": "Traefik",
         "SIAMESE_AUDIT_LOG": "/var/log/d.jsonl",
         "SIAMESE_AUDIT_REQUIRED": "true",
         "SIAMESE_MAX_BODY_BYTES": "2048",
@@ -75,6 +77,7 @@ def test_every_variable_parses() -> None:
     assert s.auth == "jwt" and s.api_keys == ("a", "b") and s.jwks_file == "/keys.json"
     assert s.jwt_algorithms == ("HS256", "RS256")
     assert s.jwt_issuer == "https://i" and s.jwt_audience == ("x", "y")
+    assert s.gateway == "traefik"
     assert s.audit_log == "/var/log/d.jsonl" and s.audit_required
     assert s.max_body_bytes == 2048 and s.max_json_depth == 10
     assert s.rate_limit == 2.5 and s.burst == 7
@@ -129,6 +132,10 @@ def test_every_variable_parses() -> None:
         (
             {"SIAMESE_LOG_FORMAT": "xml"},
             "SIAMESE_LOG_FORMAT: expected one of text, json, got 'xml'",
+        ),
+        (
+            {"SIAMESE_GATEWAY": "haproxy"},
+            "SIAMESE_GATEWAY: expected one of auto, nginx, traefik, caddy, envoy, got 'haproxy'",
         ),
         ({"SIAMESE_JWT_ALGORITHMS": "none"}, "SIAMESE_JWT_ALGORITHMS: 'none' is never accepted"),
         ({"SIAMESE_JWT_ALGORITHMS": "HS999"}, "SIAMESE_JWT_ALGORITHMS: unknown algorithm 'HS999'"),

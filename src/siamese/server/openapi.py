@@ -422,11 +422,12 @@ def _forward_auth_operation(method: str, suffix: str) -> dict[str, Any]:
         }
         for n, d in (
             ("Authorization", "Bearer JWT of the end user: its 'sub' is the subject"),
-            ("X-Original-Method", "nginx: the client's method"),
-            ("X-Original-URI", "nginx: the client's raw URI"),
-            ("X-Forwarded-Method", "Traefik: the client's method"),
-            ("X-Forwarded-Uri", "Traefik: the client's raw URI"),
-            ("X-Forwarded-Host", "Traefik: the client's host"),
+            ("X-Original-Method", "SIAMESE_GATEWAY=nginx: the client's method"),
+            ("X-Original-URI", "SIAMESE_GATEWAY=nginx: the client's raw URI"),
+            ("X-Original-Host", "SIAMESE_GATEWAY=nginx: the client's host"),
+            ("X-Forwarded-Method", "SIAMESE_GATEWAY=traefik or caddy: the client's method"),
+            ("X-Forwarded-Uri", "SIAMESE_GATEWAY=traefik or caddy: the client's raw URI"),
+            ("X-Forwarded-Host", "SIAMESE_GATEWAY=traefik or caddy: the client's host"),
         )
     ]
     if suffix:
@@ -436,7 +437,7 @@ def _forward_auth_operation(method: str, suffix: str) -> dict[str, Any]:
                 "in": "path",
                 "required": True,
                 "schema": {"type": "string"},
-                "description": "Envoy (path_prefix): the client's path",
+                "description": "SIAMESE_GATEWAY=envoy (path_prefix): the client's raw path",
             }
         )
     allow_headers = {
@@ -448,7 +449,7 @@ def _forward_auth_operation(method: str, suffix: str) -> dict[str, Any]:
     }
     return {
         "operationId": f"forward_auth{suffix}_{method}",
-        "summary": "Gateway callout: 200 allows, 403 denies, 401 refuses the token",
+        "summary": "Gateway callout: 200 allows, 401 asks for credentials, 403 denies",
         "tags": ["gateway"],
         "parameters": params,
         "responses": {
@@ -457,15 +458,17 @@ def _forward_auth_operation(method: str, suffix: str) -> dict[str, Any]:
                 "Allowed; plus every response_header(Name, Value) the policy proves",
                 allow_headers,
             ),
-            "400": _json(
-                _ref("ForwardAuthAnswer"), "The original URI or method cannot be normalised"
-            ),
             "401": _json(
                 _ref("ForwardAuthAnswer"),
-                "A bad, expired or unverifiable bearer token",
+                "Denied without a bearer token (a bare Bearer challenge), or a bad, expired "
+                "or unverifiable bearer token (error=\"invalid_token\")",
                 {"WWW-Authenticate": {"schema": {"type": "string"}}},
             ),
-            "403": _json(_ref("ForwardAuthAnswer"), "Denied"),
+            "403": _json(
+                _ref("ForwardAuthAnswer"),
+                "An authenticated subject denied, or a refused callout: an ambiguous path, a "
+                "bad method, conventions that disagree, anything oversized",
+            ),
         },
     }
 

@@ -1,16 +1,20 @@
 """``ANY /v1/forward-auth[/{path}]``: the gateway callout (nginx ``auth_request``, Traefik
-ForwardAuth, Envoy ``ext_authz`` HTTP service).
+ForwardAuth, Caddy ``forward_auth``, Envoy ``ext_authz`` HTTP service), SPEC §6.1.
 
-Where the original request comes from, first match wins:
+``SIAMESE_GATEWAY`` says where the original request is (:func:`.gateway.original_request`):
 
-* nginx: ``X-Original-Method`` and ``X-Original-URI`` (nginx itself always calls with GET);
-* Traefik: ``X-Forwarded-Method``, ``X-Forwarded-Uri`` and ``X-Forwarded-Host``;
-* Envoy (``path_prefix: /v1/forward-auth``): the callout's own method, and its raw path
-  after the prefix, with its query string.
+* ``nginx``: ``X-Original-Method``, ``X-Original-URI`` and ``X-Original-Host`` (nginx itself
+  always calls with GET);
+* ``traefik``, ``caddy``: ``X-Forwarded-Method``, ``X-Forwarded-Uri`` and
+  ``X-Forwarded-Host``;
+* ``envoy`` (``path_prefix: /v1/forward-auth``): the callout's own method, its raw path after
+  the prefix with its query string, and its Host;
+* ``auto``: whichever of these the callout carries, refused when they disagree.
 
-The answer is 200 (allow), 403 (deny, JSON reason) or 401 (bad token, with
-``WWW-Authenticate``); a URI that cannot be normalised is a 400. Never a redirect and never
-another status for a decision: nginx turns anything but 2xx/401/403 into a 500.
+The answer is 200 (allow), 403 (an authenticated subject denied, or a refused callout, with
+a JSON reason) or 401 with ``WWW-Authenticate: Bearer`` (a request without credentials that
+is denied, or a bad token). Never another status and never a redirect: nginx turns anything
+but 2xx/401/403 into a 500.
 """
 
 from __future__ import annotations
@@ -24,9 +28,16 @@ from starlette.routing import Route
 from ..decision.models import Decision, RequestError
 from ..decision.service import NotReady
 from .asgi import ANY_PATH, Call, Headers, Reply
-from .auth import TokenError, www_authenticate
+from .auth import TokenError, bearer_token, www_authenticate
 from .context import Context
-from .gateway import GatewayCall, safe_header_value, split_uri
+from .gateway import (
+    CONVENTION_HEADERS,
+    GatewayCall,
+    Original,
+    original_request,
+    split_uri,
+    subject_header_value,
+)
 from .responses import ApiError
 
 log = logging.getLogger("siamese.server")
@@ -35,6 +46,7 @@ __all__ = ["PREFIX", "routes", "safe_response_headers"]
 
 PREFIX = "/v1/forward-auth"
 ENDPOINT = "forward_auth"
+CHALLENGE = www_authenticate().encode("latin-1")
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
 _FORBIDDEN_HEADERS = frozenset(
@@ -82,6 +94,7 @@ def safe_response_headers(pairs: tuple[tuple[str, str], ...]) -> list[tuple[str,
 
 def routes(ctx: Context) -> list[Route]:
     gateway = GatewayCall(ctx.verifier)
+    mode = ctx.settings.gateway
     prefix_bytes = PREFIX.encode()
     refused = ctx.metrics.refused
 
@@ -91,41 +104,55 @@ def routes(ctx: Context) -> list[Route]:
             body["decision_id"] = decision_id
         return 403, body, headers or []
 
-    def original_uri(call: Call, headers: dict[str, str]) -> str:
-        uri = headers.get("x-original-uri")
-        if uri is None:
-            uri = headers.get("x-forwarded-uri")
-        if uri is not None:
-            return uri
+    def convention_headers(call: Call) -> dict[str, list[str]]:
+        """Every value of the headers that say what the original request is."""
+        out: dict[str, list[str]] = {}
+        for key, value in call.scope["headers"]:
+            name = key.decode("latin-1").lower()
+            if name in CONVENTION_HEADERS:
+                out.setdefault(name, []).append(value.decode("latin-1"))
+        return out
+
+    def own(call: Call, headers: dict[str, str]) -> Original:
+        """The callout's own method, raw path after the prefix (with its query; empty for the
+        bare prefix) and Host: Envoy's convention."""
         scope = call.scope
         raw = scope.get("raw_path")
         if raw and raw.startswith(prefix_bytes):
             path = raw[len(prefix_bytes) :].decode("latin-1")
         else:  # no raw path from this server: re-encode the decoded one, so it decodes once
             path = quote(scope["path"][len(PREFIX) :], safe="/")
-        path = path or "/"
-        query = scope.get("query_string", b"")
+        query = scope.get("query_string", b"").decode("latin-1")
         if query:
-            path += "?" + query.decode("latin-1")
-        return path
+            path += "?" + query
+        return Original("envoy", call.method, path, headers.get("host", ""))
+
+    def text(raw: str) -> str:
+        """A header value (bytes read as latin-1) as the UTF-8 text it is."""
+        try:
+            return raw.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            raise ApiError(403, "the original URI is not UTF-8") from None
+
+    def refusal(status: int, message: str, headers: Headers | None = None) -> Reply:
+        refused(ENDPOINT, status)
+        return deny(message, headers=headers)
 
     async def forward_auth(call: Call) -> Reply:
         headers = call.headers()
+        authorization = headers.get("authorization")
         try:
-            method = gateway.method(
-                headers.get("x-original-method") or headers.get("x-forwarded-method") or call.method
-            )
-            path, query = split_uri(original_uri(call, headers))
-            subject, claims = gateway.subject(headers.get("authorization"))
+            original = original_request(mode, convention_headers(call), own(call, headers))
+            method = gateway.method(original.method)
+            path, query = split_uri(text(original.uri))
+            subject, claims = gateway.subject(authorization)
         except TokenError as e:
             refused(ENDPOINT, 401)
             challenge = www_authenticate(str(e)).encode("latin-1")
             body = {"decision": False, "reason": f"invalid token: {e}"}
             return 401, body, [(b"www-authenticate", challenge)]
-        except ApiError as e:
-            refused(ENDPOINT, e.status)
-            return e.status, {"decision": False, "reason": e.message}, []
-        host = headers.get("x-forwarded-host") or headers.get("host") or ""
+        except ApiError as e:  # every refusal is a 403: nginx turns a 400 into a 500
+            return refusal(403, e.message)
         try:
             if ctx.limiter is not None:
                 ctx.limit(subject if claims is not None else f"ip:{call.client_host or 'unknown'}")
@@ -133,7 +160,7 @@ def routes(ctx: Context) -> list[Route]:
                 method=method,
                 path=path,
                 query=query,
-                host=host,
+                host=original.host,
                 headers=headers.items(),
                 subject=subject,
                 claims=claims,
@@ -141,30 +168,31 @@ def routes(ctx: Context) -> list[Route]:
             decision = await ctx.service.decide(decision_request, gateway=True)
             decision = await ctx.answered(decision, ENDPOINT)
         except ApiError as e:  # the rate limit: a deny, so that nginx does not answer 500
-            refused(ENDPOINT, e.status)
             extra = [
                 (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in e.headers.items()
             ]
-            return deny(e.message, headers=extra)
-        except RequestError as e:
-            refused(ENDPOINT, 400)
-            return 400, {"decision": False, "reason": e.message}, []
+            return refusal(e.status, e.message, extra)
+        except RequestError as e:  # an oversized path or subject: refused, never a 400
+            return refusal(403, e.message)
         except NotReady as e:
-            refused(ENDPOINT, 403)
-            return deny(f"denied: {e}")
+            return refusal(403, f"denied: {e}")
         except Exception:
             log.exception("forward-auth failed")
-            refused(ENDPOINT, 403)
-            return deny("denied: internal error")
-        return answer(decision, subject)
+            return refusal(403, "denied: internal error")
+        return answer(decision, subject, bearer_token(authorization) is not None)
 
-    def answer(decision: Decision, subject: str) -> Reply:
+    def answer(decision: Decision, subject: str, credentials: bool) -> Reply:
         outcome = decision.outcome
         if not outcome.allowed:
-            return deny(outcome.reason, decision.decision_id)
+            _, body, _ = deny(outcome.reason, decision.decision_id)
+            if not credentials and not outcome.errors and outcome.limit is None:
+                # the policy denies a request without credentials: RFC 6750 §3.1, a
+                # challenge without an error code, so that the client logs in
+                return 401, body, [(b"www-authenticate", CHALLENGE)]
+            return 403, body, []
         extra = [
             (b"x-siamese-decision-id", decision.decision_id.encode("latin-1")),
-            (b"x-siamese-subject", safe_header_value(subject).encode("latin-1")),
+            (b"x-siamese-subject", subject_header_value(subject).encode("latin-1")),
         ]
         if outcome.response_headers:
             for name, value in safe_response_headers(outcome.response_headers):

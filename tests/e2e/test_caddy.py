@@ -1,0 +1,78 @@
+"""A real Caddy (Debian's package) in front of a small upstream, every request authorised
+by `siamese serve` (SIAMESE_GATEWAY=caddy) through `forward_auth`, with exactly the
+Caddyfile of deploy/caddy/ (the one the README shows). Caddy listens on a loopback port,
+with its admin API off, no automatic HTTPS, and its home and data directories in the test's
+temporary directory. The cases are those of every gateway (:class:`GatewaySuite`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .gateway_suite import GatewaySuite, Stack, listening, pdp, stop, upstream
+from .helpers import free_port, wait_for
+
+ROOT = Path(__file__).parents[2]
+CADDYFILE = ROOT / "deploy" / "caddy" / "Caddyfile"
+CADDY = shutil.which("caddy") or ("/usr/bin/caddy" if os.path.exists("/usr/bin/caddy") else None)
+
+if CADDY is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("caddy is missing: .ci/run installs it with apt-get")
+    pytest.skip("caddy is not installed (apt-get install caddy)", allow_module_level=True)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    yield from caddy_stack(tmp_path, "caddy")
+
+
+@pytest.fixture
+def auto_stack(tmp_path: Path) -> Iterator[Stack]:
+    yield from caddy_stack(tmp_path, "auto")
+
+
+def caddy_stack(tmp_path: Path, mode: str) -> Iterator[Stack]:
+    assert CADDY is not None
+    with upstream("X-Siamese-Subject") as up, pdp(tmp_path, mode) as (pdp_port, pdp_proc):
+        port = free_port()
+        home = tmp_path / "caddy"
+        home.mkdir()
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_DATA_HOME": str(home / "data"),
+            "LISTEN": f"127.0.0.1:{port}",
+            "BIND": "127.0.0.1",
+            "PDP": f"127.0.0.1:{pdp_port}",
+            "UPSTREAM": f"127.0.0.1:{up.port}",
+        }
+        caddy = subprocess.Popen(
+            [CADDY, "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
+            env=env, cwd=home, stdout=(tmp_path / "caddy.log").open("wb"),
+            stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: listening(port, caddy), "caddy to listen")
+            yield Stack(f"http://127.0.0.1:{port}", up, pdp_proc)
+        finally:
+            stop(caddy, lambda: caddy.send_signal(signal.SIGTERM))
+
+
+class TestCaddy(GatewaySuite):
+    pass
+
+
+@pytest.mark.parametrize("who", ["anonymous", "bob"])
+def test_the_recipe_strips_the_other_conventions_so_auto_works_too(
+    auto_stack: Stack, who: str
+) -> None:
+    # with SIAMESE_GATEWAY=auto, a client's X-Original-* reaching the PDP would be refused
+    # as a disagreement: the recipe removes them, so allowed requests still pass
+    GatewaySuite().test_client_sent_convention_headers_decide_nothing(auto_stack, who)
