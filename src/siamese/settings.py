@@ -256,6 +256,14 @@ OPTIONS: tuple[Option, ...] = (
         kind="bool",
     ),
     Option(
+        "SIAMESE_AUDIT_REDACT",
+        "audit_redact",
+        _list,
+        "more names whose values are secrets, redacted from the decision log and the "
+        "answers, comma-separated (beside the built-in ones: tokens, passwords, keys...)",
+        metavar="NAME,...",
+    ),
+    Option(
         "SIAMESE_MAX_BODY_BYTES",
         "max_body_bytes",
         _int(1),
@@ -392,6 +400,7 @@ class Settings:
     jwt_audience: tuple[str, ...] = ()
     audit_log: str = "audit/decisions.jsonl"
     audit_required: bool = False
+    audit_redact: tuple[str, ...] = ()
     max_body_bytes: int = 1 << 20
     max_json_depth: int = 64
     rate_limit: float = 0.0

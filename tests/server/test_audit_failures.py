@@ -1,7 +1,8 @@
 """The decision log failing while the server runs (a disk that fills up, simulated by a
 sink that raises): by default the server keeps answering, counts the lost events in the
 metrics and reports itself degraded in /health; with SIAMESE_AUDIT_REQUIRED it denies
-instead of answering without a record. Both recover when writes succeed again."""
+instead of answering without a record. Both recover when writes succeed again (/health a
+while after the last loss)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def metric(text: str, name: str) -> float:
 async def run(tmp_path: Path, required: bool) -> None:
     h = build(tmp_path)
     sink = DiskFull()
-    log = AuditLog(sink, required=required)
+    now = [0.0]
+    log = AuditLog(sink, required=required, monotonic=lambda: now[0], degraded_for=300)
     app = create_app(Settings(policy_dir=str(h.root)), h.store, h.service, log,
                      services={"audit": log})
     async with LifespanManager(app) as manager, httpx.AsyncClient(
@@ -75,6 +77,9 @@ async def run(tmp_path: Path, required: bool) -> None:
         r = await c.post("/access/v1/evaluation", json=body("alice"))
         assert r.json()["decision"] is True
         await settle(log, written=1)
+        # writable again; the loss stays in /health for a while, so that a poll sees it
+        assert (await c.get("/health")).json()["status"] == "degraded"
+        now[0] = 301.0
         assert (await c.get("/health")).json()["status"] == "ok"
         text = (await c.get("/metrics")).text
         assert metric(text, "siamese_audit_events_written_total") == 1

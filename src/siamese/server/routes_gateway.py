@@ -161,7 +161,7 @@ def routes(ctx: Context) -> list[Route]:
     def answer(decision: Decision, subject: str) -> Reply:
         outcome = decision.outcome
         if not outcome.allowed:
-            return deny(outcome.reason, decision.decision_id)
+            return deny(ctx.shown(decision)[0], decision.decision_id)
         extra = [
             (b"x-siamese-decision-id", decision.decision_id.encode("latin-1")),
             (b"x-siamese-subject", safe_header_value(subject).encode("latin-1")),

@@ -1,0 +1,372 @@
+"""Secrets in decision requests, and what the decision log may show of a request.
+
+A request's secrets are the values at secret-named keys, at any depth (headers, query
+parameters, JSON properties, claims), the values of secret-named query parameters inside
+any URI-looking string, and every JWT-shaped substring. A :class:`Redactor` finds them and
+gives the request as the log shows it: secrets replaced by ``[REDACTED]``, long strings
+cut, an oversized request cut down to its ids. It also gives a :class:`Scrubber` that removes
+those same secrets from every other place a value of the request can reappear: the
+explanation (proof goals, why-not ``failed_goal`` and ``bindings``), the reason, the errors,
+and the answer sent back.
+
+Most requests hold no secret and are small: one scan of their JSON says so, and only the
+others are walked. The redactor remembers its answers for recent requests (the requests the
+decision cache answers are the same requests again), within a bound in bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+import orjson
+from cachetools import LRUCache
+
+from ..decision.jsonsafe import jsonable
+
+__all__ = [
+    "DEFAULT_REDACT",
+    "MAX_REQUEST_BYTES",
+    "MAX_STRING",
+    "REDACTED",
+    "Redacted",
+    "Redactor",
+    "Scrubber",
+    "is_secret_name",
+]
+
+REDACTED = "[REDACTED]"
+# Names whose values are secrets wherever they appear (compared lower-case, with '-' read as
+# '_'), besides the families that _CONTAINS and _SUFFIXES match.
+DEFAULT_REDACT = frozenset({
+    "authorization", "proxy_authorization", "cookie", "set_cookie", "x_api_key", "api_key",
+    "apikey", "password", "passwd", "secret", "client_secret", "token", "access_token",
+    "refresh_token", "id_token", "session", "credentials", "private_key", "sig",
+})
+# a name holding one of these is a secret's: x-client-secret, user_password, set-cookie...
+_CONTAINS = ("password", "passwd", "passphrase", "secret", "credential", "cookie",
+             "authorization", "sessid")
+# a name ending with one of these is a secret's: x-auth-token, x-amz-security-token,
+# x-csrf-token, csrftoken, x-api-key, aws_access_key, x-amz-signature, jsessionid...
+_SUFFIXES = ("token", "api_key", "apikey", "private_key", "access_key", "signature",
+             "session", "session_id", "sessionid")
+
+MAX_STRING = 8192  # characters of one string (or key) of a request or explanation in the log
+MAX_REQUEST_BYTES = 32768  # bytes of a request in the log, once its strings are cut
+_MEMO_BYTES = 8 * 2**20  # what the redactor's memory of recent requests may hold
+_MEMO_ENTRY = 16384  # larger requests are not remembered
+_ENTRY_OVERHEAD = 256  # bytes of bookkeeping per remembered request
+_MAX_NOTES = 20
+_SHORT = 6  # a secret shorter than this is replaced only as a whole word (not inside one)
+
+_JWT = r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
+_JWT_RE = re.compile(_JWT)
+# name=value in a query string (after '?', or after '&' or ';'), the value up to the next one
+_PARAM = re.compile(r"(?:^|[?&;])([^=&;#?]+)=([^&;#]*)")
+_PCT_IN_QUERY = re.compile(rb'[?&;][^"=&;#]*%')
+
+
+def _normal(name: str) -> str:
+    return name.lower().replace("-", "_")
+
+
+def is_secret_name(name: str, names: frozenset[str] = DEFAULT_REDACT) -> bool:
+    """Whether values under ``name`` (a header, a parameter, a property, a claim) are
+    secrets: one of ``names``, or of the secret families (``*token``, ``*secret*``...)."""
+    n = _normal(name.strip())
+    return n in names or n.endswith(_SUFFIXES) or any(w in n for w in _CONTAINS)
+
+
+def _escaped_forms(s: str) -> set[str]:
+    """``s`` as it may appear inside an explanation's text: as is, quoted the way the text
+    syntax quotes atoms (engine.terms.format_term), and inside JSON written with ASCII
+    escapes (a JSON-valued term)."""
+    atom = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return {s, atom, orjson.dumps(s).decode()[1:-1] if s.isascii() else _ascii_json(s)}
+
+
+def _ascii_json(s: str) -> str:
+    import json
+
+    return json.dumps(s)[1:-1]
+
+
+class Scrubber:
+    """Removes a request's secrets (and any JWT) from a value: every string and key in it,
+    as a whole or as a substring; a secret shorter than six characters only where it is a
+    whole word. A text that an explanation shortened (it ends with ``…``) loses a secret's
+    beginning too. (Plain substring replacement: no pattern to compile per request.)"""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        forms: set[str] = set()
+        for s in secrets:
+            if s and s != REDACTED:
+                forms |= _escaped_forms(s)
+        ordered = sorted(forms, key=lambda f: (-len(f), f))  # a secret before its parts
+        self.secrets = tuple(ordered)
+        self._long = tuple(f for f in ordered if len(f) >= _SHORT)
+        short = [f for f in ordered if len(f) < _SHORT]
+        self._short = (
+            re.compile("|".join(rf"(?<!\w){re.escape(f)}(?!\w)" for f in short))
+            if short else None
+        )
+        # whether each form appears in JSON text as itself (no character JSON escapes)
+        self._plain = all(f.isascii() and f.isprintable() and '"' not in f and "\\" not in f
+                          for f in ordered)
+        self._heads = tuple(f for f in ordered if len(f) >= 4)
+
+    def may_touch(self, json_text: str) -> bool:
+        """Whether scrubbing the value whose JSON is ``json_text`` may change it (false
+        alarms allowed, misses not)."""
+        if not self._plain or "…" in json_text or "eyJ" in json_text:
+            return True
+        return any(f in json_text for f in self.secrets)
+
+    def text(self, s: str) -> str:
+        for f in self._long:
+            if f in s:
+                s = s.replace(f, REDACTED)
+        if self._short is not None:
+            s = self._short.sub(REDACTED, s)
+        if "eyJ" in s:
+            s = _JWT_RE.sub(REDACTED, s)
+        if s.endswith("…"):
+            s = self._tail(s)
+        return s
+
+    def _tail(self, s: str) -> str:
+        body = s[:-1]
+        for f in self._heads:
+            start = max(0, len(body) - len(f) + 1)
+            i = body.find(f[:4], start)
+            while i != -1:
+                if f.startswith(body[i:]):
+                    return body[:i] + REDACTED + "…"
+                i = body.find(f[:4], i + 1)
+        return s
+
+    def __call__(self, value: Any) -> Any:
+        t = type(value)
+        if t is str:
+            return self.text(value)
+        if t is dict:
+            return {(self.text(k) if type(k) is str else k): self(v) for k, v in value.items()}
+        if t is list or t is tuple:
+            return [self(v) for v in value]
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Redacted:
+    """What the decision log shows of a request."""
+
+    json: bytes  # the request: secrets replaced, strings cut, size bounded
+    scrub: Scrubber | None  # removes the request's secrets elsewhere; None: it holds none
+    notes: tuple[str, ...] = ()  # what was cut (the event's ``truncated``)
+    degraded: str | None = None  # why values were converted to be written at all
+    size: int = 0  # bytes held by the redactor's memory while it remembers this
+
+
+def _note_list(notes: list[str]) -> tuple[str, ...]:
+    if len(notes) <= _MAX_NOTES:
+        return tuple(notes)
+    return (*notes[:_MAX_NOTES], f"... and {len(notes) - _MAX_NOTES} more")
+
+
+def cut(s: str, limit: int = MAX_STRING) -> str:
+    return s[:limit] + f"…[{len(s) - limit} more characters]"
+
+
+class Redactor:
+    """Finds a request's secrets and gives the request as the log shows it.
+
+    ``names``: exact names whose values are secrets (compared lower-case, ``-`` read as
+    ``_``), on top of the secret families (``*token``, ``*secret*``, ``*password*``...).
+    """
+
+    def __init__(
+        self,
+        names: Iterable[str] = DEFAULT_REDACT,
+        *,
+        max_string: int = MAX_STRING,
+        max_request: int = MAX_REQUEST_BYTES,
+        memo_bytes: int = _MEMO_BYTES,
+    ) -> None:
+        self.names = frozenset(_normal(n) for n in names)
+        self.max_string = max_string
+        self.max_request = max_request
+        # what makes a request worth walking: a secret's name (or a family's word), the start
+        # of a JWT, anywhere in its lower-cased JSON with '-' read as '_' (false alarms only
+        # cost a walk)
+        words = {*self.names, *_CONTAINS, *_SUFFIXES, "eyj"} - {"sig"}
+        self._words = tuple(sorted(w.encode() for w in words))
+        self.memo: LRUCache[bytes, Redacted] = LRUCache(memo_bytes, getsizeof=_size_of)
+        self._last_input: Any = None
+        self._last: Redacted | None = None
+
+    def is_secret(self, name: str) -> bool:
+        return is_secret_name(name, self.names)
+
+    @property
+    def memo_bytes(self) -> int:
+        """The bytes the memory of recent requests holds now (bounded by ``memo_bytes``)."""
+        return int(self.memo.currsize)
+
+    def dumps(self, value: Any) -> bytes:
+        """``value`` as the log shows it, as JSON."""
+        return self.of(value).json
+
+    def of(self, value: Any) -> Redacted:
+        """What the log shows of ``value`` (a request's input), and its secrets."""
+        if value is self._last_input and self._last is not None:
+            return self._last  # asked again for the same request: its answer, then the log
+        try:
+            raw = orjson.dumps(value)
+        except orjson.JSONEncodeError as e:
+            out = self._walk(jsonable(value), f"request: values converted to be written ({e})")
+        else:
+            memo = self.memo
+            out = memo.get(raw)  # type: ignore[assignment]
+            if out is None:
+                out = self._redacted(value, raw)
+                if len(raw) <= _MEMO_ENTRY:
+                    memo[raw] = out
+        self._last_input, self._last = value, out
+        return out
+
+    def _redacted(self, value: Any, raw: bytes) -> Redacted:
+        if len(raw) > self.max_string:  # it may hold a string to cut
+            return self._walk(value, None, len(raw))
+        low = raw.lower() if raw.isascii() else raw.decode().lower().encode()
+        low = low.replace(b"-", b"_")
+        for w in self._words:
+            if w in low:
+                return self._walk(value, None, len(raw))
+        if b'"sig"' in low or b"sig=" in low:
+            return self._walk(value, None, len(raw))
+        if b"%" in low and _PCT_IN_QUERY.search(low):
+            return self._walk(value, None, len(raw))
+        return Redacted(raw, None, size=len(raw) + _ENTRY_OVERHEAD)  # the key is the value
+
+    # --- the slow path: requests with a secret, or a string to cut ----------------------
+
+    def _walk(self, value: Any, degraded: str | None, key_bytes: int = 0) -> Redacted:
+        secrets: set[str] = set()
+        self._collect(value, secrets)
+        scrub = Scrubber(secrets) if secrets else None
+        notes: list[str] = []
+        out = self._copy(value, scrub, ["request"], notes)
+        data = orjson.dumps(out)
+        if len(data) > self.max_request:
+            notes.append(
+                f"request: {len(data)} bytes, over {self.max_request}: only the ids are kept"
+            )
+            data = orjson.dumps(_ids_only(out))
+        size = key_bytes + len(data) + _ENTRY_OVERHEAD
+        if scrub is not None:
+            size += sum(len(f) for f in scrub.secrets)
+        return Redacted(data, scrub, _note_list(notes), degraded, size=size)
+
+    def _collect(self, value: Any, out: set[str]) -> None:
+        stack = [value]
+        while stack:
+            v = stack.pop()
+            if isinstance(v, dict):
+                for k, x in v.items():
+                    if isinstance(k, str):
+                        self._text_secrets(k, out)
+                        if self.is_secret(k):
+                            self._leaves(x, out)
+                            continue
+                    stack.append(x)
+            elif isinstance(v, list):
+                stack.extend(v)
+            elif isinstance(v, str):
+                self._text_secrets(v, out)
+
+    def _text_secrets(self, s: str, out: set[str]) -> None:
+        if "eyJ" in s:
+            out.update(m.group() for m in _JWT_RE.finditer(s))
+        if "=" in s:
+            for m in _PARAM.finditer(s):
+                if self.is_secret(unquote_plus(m.group(1))):
+                    raw = m.group(2)
+                    out.add(raw)
+                    out.add(unquote_plus(raw))
+
+    def _leaves(self, value: Any, out: set[str]) -> None:
+        """Every scalar under a secret-named key, as text; and the parts of it that a policy
+        may see alone: the credential of ``<scheme> <credential>``, the values of
+        ``name=value`` pairs with a secret's name (a cookie's session id)."""
+        stack = [value]
+        while stack:
+            v = stack.pop()
+            if isinstance(v, str):
+                if v:
+                    out.add(v)
+                    scheme, _, credential = v.strip().partition(" ")
+                    if credential and " " not in credential.strip():
+                        out.add(credential.strip())
+                    self._text_secrets(v, out)
+            elif isinstance(v, bool) or v is None:
+                continue
+            elif isinstance(v, int | float):
+                out.add(repr(v))
+            elif isinstance(v, dict):
+                stack.extend(v.values())
+            elif isinstance(v, list):
+                stack.extend(v)
+
+    def _copy(self, v: Any, scrub: Scrubber | None, path: list[str], notes: list[str]) -> Any:
+        if isinstance(v, dict):
+            out = {}
+            for k, x in v.items():
+                key = self._text(k, scrub, path, notes, key=True) if isinstance(k, str) else k
+                if isinstance(k, str) and self.is_secret(k):
+                    out[key] = REDACTED
+                else:
+                    path.append(key[:64] if isinstance(key, str) else str(key))
+                    out[key] = self._copy(x, scrub, path, notes)
+                    path.pop()
+            return out
+        if isinstance(v, list):
+            out_list = []
+            for i, x in enumerate(v):
+                path.append(f"[{i}]")
+                out_list.append(self._copy(x, scrub, path, notes))
+                path.pop()
+            return out_list
+        if isinstance(v, str):
+            return self._text(v, scrub, path, notes)
+        return v
+
+    def _text(self, s: str, scrub: Scrubber | None, path: list[str], notes: list[str],
+              key: bool = False) -> str:
+        if scrub is not None:
+            s = scrub.text(s)
+        if len(s) > self.max_string:
+            where = ".".join(path).replace(".[", "[")
+            what = "a key in " + where if key else where
+            notes.append(f"{what}: {len(s)} characters, cut to {self.max_string}")
+            s = cut(s, self.max_string)
+        return s
+
+
+def _ids_only(request: Any) -> Any:
+    """An oversized request cut down to what names it: the subject, action and resource."""
+    if not isinstance(request, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for part, keys in (("subject", ("type", "id")), ("action", ("name",)),
+                       ("resource", ("type", "id"))):
+        ent = request.get(part)
+        if isinstance(ent, dict):
+            out[part] = {k: ent[k] for k in keys if k in ent}
+    return out
+
+
+def _size_of(r: Redacted) -> int:
+    return r.size
