@@ -26,7 +26,7 @@ from .redact import (
     Redacted,
     Redactor,
     Scrubber,
-    cut,
+    cut_strings,
 )
 
 __all__ = [
@@ -94,7 +94,7 @@ def _outcome_part(o: Outcome, scrub: Scrubber | None = None) -> _Part:
         degraded = f"explanation: values converted to be written ({e})"
     notes: list[str] = []
     if len(raw) > MAX_STRING:  # a string to cut, or an explanation too large
-        part = _cut_strings(part, [], notes)
+        part = cut_strings(part, MAX_STRING, [], notes)
         explanation = part["explanation"]
         size = len(orjson.dumps(explanation))
         if size > MAX_EXPLANATION_BYTES:
@@ -104,35 +104,6 @@ def _outcome_part(o: Outcome, scrub: Scrubber | None = None) -> _Part:
                          "kind (and the rule_ids) are kept")
         raw = orjson.dumps(part)
     return raw[1:-1], tuple(notes), degraded
-
-
-def _cut_strings(v: Any, path: list[str], notes: list[str]) -> Any:
-    if isinstance(v, dict):
-        out = {}
-        for k, x in v.items():
-            path.append(k[:64])
-            out[_cut_text(k, path, notes)] = _cut_strings(x, path, notes)
-            path.pop()
-        return out
-    if isinstance(v, list):
-        out_list = []
-        for i, x in enumerate(v):
-            path.append(f"[{i}]")
-            out_list.append(_cut_strings(x, path, notes))
-            path.pop()
-        return out_list
-    if isinstance(v, str):
-        return _cut_text(v, path, notes)
-    return v
-
-
-def _cut_text(s: str, path: list[str], notes: list[str]) -> str:
-    if len(s) <= MAX_STRING:
-        return s
-    if len(notes) <= 20:
-        where = ".".join(path).replace(".[", "[")
-        notes.append(f"{where}: {len(s)} characters, cut to {MAX_STRING}")
-    return cut(s)
 
 
 def event_line(decision: Decision, *, now: float, redact: Redactor) -> bytes:

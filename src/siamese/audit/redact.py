@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
 import orjson
-from cachetools import LRUCache
 
 from ..decision.jsonsafe import jsonable
 
@@ -35,6 +33,8 @@ __all__ = [
     "Redacted",
     "Redactor",
     "Scrubber",
+    "cut",
+    "cut_strings",
     "is_secret_name",
 ]
 
@@ -53,6 +53,10 @@ _CONTAINS = ("password", "passwd", "passphrase", "secret", "credential", "cookie
 # x-csrf-token, csrftoken, x-api-key, aws_access_key, x-amz-signature, jsessionid...
 _SUFFIXES = ("token", "api_key", "apikey", "private_key", "access_key", "signature",
              "session", "session_id", "sessionid")
+
+# every word of _CONTAINS, _SUFFIXES and DEFAULT_REDACT holds one of these (a test checks)
+_STEMS = ("auth", "cookie", "pass", "secret", "token", "key", "sess", "credential", "sig",
+          "eyj")
 
 MAX_STRING = 8192  # characters of one string (or key) of a request or explanation in the log
 MAX_REQUEST_BYTES = 32768  # bytes of a request in the log, once its strings are cut
@@ -108,6 +112,7 @@ class Scrubber:
         ordered = sorted(forms, key=lambda f: (-len(f), f))  # a secret before its parts
         self.secrets = tuple(ordered)
         self._long = tuple(f for f in ordered if len(f) >= _SHORT)
+        self._shortest = len(self._long[-1]) if self._long else 1 << 30
         short = [f for f in ordered if len(f) < _SHORT]
         self._short = (
             re.compile("|".join(rf"(?<!\w){re.escape(f)}(?!\w)" for f in short))
@@ -126,9 +131,10 @@ class Scrubber:
         return any(f in json_text for f in self.secrets)
 
     def text(self, s: str) -> str:
-        for f in self._long:
-            if f in s:
-                s = s.replace(f, REDACTED)
+        if len(s) >= self._shortest:
+            for f in self._long:
+                if f in s:
+                    s = s.replace(f, REDACTED)
         if self._short is not None:
             s = self._short.sub(REDACTED, s)
         if "eyJ" in s:
@@ -159,9 +165,8 @@ class Scrubber:
         return value
 
 
-@dataclass(frozen=True, slots=True)
-class Redacted:
-    """What the decision log shows of a request."""
+class Redacted(NamedTuple):
+    """What the decision log shows of a request (a tuple: one is made per distinct request)."""
 
     json: bytes  # the request: secrets replaced, strings cut, size bounded
     scrub: Scrubber | None  # removes the request's secrets elsewhere; None: it holds none
@@ -170,14 +175,43 @@ class Redacted:
     size: int = 0  # bytes held by the redactor's memory while it remembers this
 
 
-def _note_list(notes: list[str]) -> tuple[str, ...]:
-    if len(notes) <= _MAX_NOTES:
-        return tuple(notes)
-    return (*notes[:_MAX_NOTES], f"... and {len(notes) - _MAX_NOTES} more")
-
-
 def cut(s: str, limit: int = MAX_STRING) -> str:
+    """``s`` cut to ``limit`` characters, saying how many more it had."""
     return s[:limit] + f"…[{len(s) - limit} more characters]"
+
+
+def cut_strings(value: Any, limit: int, path: list[str], notes: list[str]) -> Any:
+    """``value`` with every string (and key) longer than ``limit`` characters cut; each cut
+    is noted (``path.to.it: N characters, cut to limit``; the first 20)."""
+    if isinstance(value, dict):
+        out = {}
+        for k, x in value.items():
+            path.append(k[:64] if isinstance(k, str) else str(k))
+            if isinstance(k, str) and len(k) > limit:
+                _note(notes, path, len(k), limit, "a key: ")
+                k = cut(k, limit)
+            out[k] = cut_strings(x, limit, path, notes)
+            path.pop()
+        return out
+    if isinstance(value, list):
+        out_list = []
+        for i, x in enumerate(value):
+            path.append(f"[{i}]")
+            out_list.append(cut_strings(x, limit, path, notes))
+            path.pop()
+        return out_list
+    if isinstance(value, str) and len(value) > limit:
+        _note(notes, path, len(value), limit)
+        return cut(value, limit)
+    return value
+
+
+def _note(notes: list[str], path: list[str], size: int, limit: int, what: str = "") -> None:
+    if len(notes) < _MAX_NOTES:
+        where = ".".join(path).replace(".[", "[")
+        notes.append(f"{what}{where}: {size} characters, cut to {limit}")
+    elif len(notes) == _MAX_NOTES:
+        notes.append("... and more")
 
 
 class Redactor:
@@ -198,22 +232,35 @@ class Redactor:
         self.names = frozenset(_normal(n) for n in names)
         self.max_string = max_string
         self.max_request = max_request
-        # what makes a request worth walking: a secret's name (or a family's word), the start
-        # of a JWT, anywhere in its lower-cased JSON with '-' read as '_' (false alarms only
-        # cost a walk)
-        words = {*self.names, *_CONTAINS, *_SUFFIXES, "eyj"} - {"sig"}
-        self._words = tuple(sorted(w.encode() for w in words))
-        self.memo: LRUCache[bytes, Redacted] = LRUCache(memo_bytes, getsizeof=_size_of)
+        # What makes a request worth walking: the stem of a secret family's or a configured
+        # name, or the start of a JWT, anywhere in its lower-cased JSON (false alarms only
+        # cost a walk). One pattern of short stems: the regex engine tries them in one pass.
+        stems = [*_STEMS, *(re.escape(n).replace("_", "[-_]") for n in self.names
+                            if not any(stem in n for stem in _STEMS))]
+        self._suspect = re.compile("|".join(stems).encode())
+        # the answers for recent requests, by their JSON: a dict emptied when it holds more
+        # than ``memo_bytes`` (keys and values together)
+        self.memo: dict[bytes, Redacted] = {}
+        self.memo_limit = memo_bytes
+        self._memo_bytes = 0
+        self._secret_names: dict[str, bool] = {}
         self._last_input: Any = None
         self._last: Redacted | None = None
 
     def is_secret(self, name: str) -> bool:
-        return is_secret_name(name, self.names)
+        known = self._secret_names.get(name)
+        if known is None:
+            known = is_secret_name(name, self.names)
+            if len(name) <= 128:  # header and property names repeat: remember them
+                if len(self._secret_names) >= 4096:
+                    self._secret_names.clear()
+                self._secret_names[name] = known
+        return known
 
     @property
     def memo_bytes(self) -> int:
-        """The bytes the memory of recent requests holds now (bounded by ``memo_bytes``)."""
-        return int(self.memo.currsize)
+        """The bytes the memory of recent requests holds now (at most ``memo_limit``)."""
+        return self._memo_bytes
 
     def dumps(self, value: Any) -> bytes:
         """``value`` as the log shows it, as JSON."""
@@ -233,23 +280,24 @@ class Redactor:
             if out is None:
                 out = self._redacted(value, raw)
                 if len(raw) <= _MEMO_ENTRY:
+                    if self._memo_bytes + out.size > self.memo_limit:
+                        memo.clear()
+                        self._memo_bytes = 0
                     memo[raw] = out
+                    self._memo_bytes += out.size
         self._last_input, self._last = value, out
         return out
 
     def _redacted(self, value: Any, raw: bytes) -> Redacted:
-        if len(raw) > self.max_string:  # it may hold a string to cut
-            return self._walk(value, None, len(raw))
+        size = len(raw)
+        if size > self.max_string:  # it may hold a string to cut
+            return self._walk(value, None, size)
         low = raw.lower() if raw.isascii() else raw.decode().lower().encode()
-        low = low.replace(b"-", b"_")
-        for w in self._words:
-            if w in low:
-                return self._walk(value, None, len(raw))
-        if b'"sig"' in low or b"sig=" in low:
-            return self._walk(value, None, len(raw))
+        if self._suspect.search(low) is not None:
+            return self._walk(value, None, size)
         if b"%" in low and _PCT_IN_QUERY.search(low):
-            return self._walk(value, None, len(raw))
-        return Redacted(raw, None, size=len(raw) + _ENTRY_OVERHEAD)  # the key is the value
+            return self._walk(value, None, size)
+        return Redacted(raw, None, size=size + _ENTRY_OVERHEAD)  # the key is the value
 
     # --- the slow path: requests with a secret, or a string to cut ----------------------
 
@@ -257,8 +305,10 @@ class Redactor:
         secrets: set[str] = set()
         self._collect(value, secrets)
         scrub = Scrubber(secrets) if secrets else None
+        out = self._copy(value, scrub) if scrub is not None else value
         notes: list[str] = []
-        out = self._copy(value, scrub, ["request"], notes)
+        if key_bytes > self.max_string or degraded is not None:
+            out = cut_strings(out, self.max_string, ["request"], notes)
         data = orjson.dumps(out)
         if len(data) > self.max_request:
             notes.append(
@@ -268,7 +318,7 @@ class Redactor:
         size = key_bytes + len(data) + _ENTRY_OVERHEAD
         if scrub is not None:
             size += sum(len(f) for f in scrub.secrets)
-        return Redacted(data, scrub, _note_list(notes), degraded, size=size)
+        return Redacted(data, scrub, tuple(notes), degraded, size=size)
 
     def _collect(self, value: Any, out: set[str]) -> None:
         stack = [value]
@@ -307,7 +357,7 @@ class Redactor:
             if isinstance(v, str):
                 if v:
                     out.add(v)
-                    scheme, _, credential = v.strip().partition(" ")
+                    _, _, credential = v.strip().partition(" ")
                     if credential and " " not in credential.strip():
                         out.add(credential.strip())
                     self._text_secrets(v, out)
@@ -320,39 +370,22 @@ class Redactor:
             elif isinstance(v, list):
                 stack.extend(v)
 
-    def _copy(self, v: Any, scrub: Scrubber | None, path: list[str], notes: list[str]) -> Any:
+    def _copy(self, v: Any, scrub: Scrubber) -> Any:
+        """``v`` with the values of secret-named keys replaced and the secrets removed from
+        every other string and key."""
         if isinstance(v, dict):
-            out = {}
-            for k, x in v.items():
-                key = self._text(k, scrub, path, notes, key=True) if isinstance(k, str) else k
-                if isinstance(k, str) and self.is_secret(k):
-                    out[key] = REDACTED
-                else:
-                    path.append(key[:64] if isinstance(key, str) else str(key))
-                    out[key] = self._copy(x, scrub, path, notes)
-                    path.pop()
-            return out
+            text = scrub.text
+            return {
+                (text(k) if isinstance(k, str) else k): (
+                    REDACTED if isinstance(k, str) and self.is_secret(k) else self._copy(x, scrub)
+                )
+                for k, x in v.items()
+            }
         if isinstance(v, list):
-            out_list = []
-            for i, x in enumerate(v):
-                path.append(f"[{i}]")
-                out_list.append(self._copy(x, scrub, path, notes))
-                path.pop()
-            return out_list
+            return [self._copy(x, scrub) for x in v]
         if isinstance(v, str):
-            return self._text(v, scrub, path, notes)
+            return scrub.text(v)
         return v
-
-    def _text(self, s: str, scrub: Scrubber | None, path: list[str], notes: list[str],
-              key: bool = False) -> str:
-        if scrub is not None:
-            s = scrub.text(s)
-        if len(s) > self.max_string:
-            where = ".".join(path).replace(".[", "[")
-            what = "a key in " + where if key else where
-            notes.append(f"{what}: {len(s)} characters, cut to {self.max_string}")
-            s = cut(s, self.max_string)
-        return s
 
 
 def _ids_only(request: Any) -> Any:
@@ -366,7 +399,3 @@ def _ids_only(request: Any) -> Any:
         if isinstance(ent, dict):
             out[part] = {k: ent[k] for k in keys if k in ent}
     return out
-
-
-def _size_of(r: Redacted) -> int:
-    return r.size
