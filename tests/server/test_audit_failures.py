@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-
 from typing import Any
 
 import httpx
@@ -125,7 +124,7 @@ async def logged_app(tmp_path: Path, text: str = SECRETS_POLICY, **settings: Any
 
 
 async def test_secrets_reach_neither_the_log_nor_the_answers(tmp_path: Path) -> None:
-    app, log, path = await logged_app(tmp_path)
+    app, _, path = await logged_app(tmp_path)
     password = "hunter2-correct-horse"
     async with LifespanManager(app) as manager, httpx.AsyncClient(
         transport=httpx.ASGITransport(app=manager.app), base_url="http://t"
