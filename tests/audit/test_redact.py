@@ -67,7 +67,7 @@ def test_configured_names_add_to_the_families() -> None:
     assert event(req)["request"]["context"]["SSN"] == "123-45-6789"  # not by default
 
 
-@pytest.mark.parametrize("text", [f"Bearer {JWT}", f"/reset/{JWT}/confirm", f"x{JWT}"])
+@pytest.mark.parametrize("text", [f"Bearer {JWT}", f"/reset/{JWT}/confirm", f"t={JWT}&a=1"])
 def test_a_jwt_inside_a_longer_string_is_redacted(text: str) -> None:
     req = Request.simple("alice", "GET", text[:1000], context={"note": text})
     raw = line(req)
@@ -126,6 +126,47 @@ def test_secrets_as_the_text_syntax_and_json_escape_them() -> None:
     assert scrub.text('{"p": "pa\\"ss\\\\w\\u00f6rd\\n9"}') == '{"p": "[REDACTED]"}'
     # a short secret only as a whole word
     assert Scrubber(["abc"]).text("abc tabc abc.") == "[REDACTED] tabc [REDACTED]."
+
+
+def test_many_secrets_are_scrubbed_through_the_index_and_too_many_redact_every_text() -> None:
+    secrets = {f"x{i}_token": f"value-{i:04d}-secret" for i in range(40)}
+    req = Request.simple("alice", "read", "d", context=secrets)
+    why = {"bindings": {"?all": " ".join(secrets.values())}}
+    outcome = Outcome(False, "rev1", "no rule", {"kind": "default-deny", "why_not": [why]})
+    raw = line(req, outcome)
+    assert b"-secret" not in raw
+    assert orjson.loads(raw)["explanation"]["why_not"][0]["bindings"]["?all"].startswith(
+        "[REDACTED] [REDACTED]")
+    many = {f"x{i}_token": f"v{i}" for i in range(300)}
+    raw = line(Request.simple("alice", "read", "d", context=many), outcome)
+    e = orjson.loads(raw)
+    assert e["reason"] == "[REDACTED]" and "over 256" in e["truncated"][-1]
+    assert b'"v1"' not in raw and b"v299" not in raw
+
+
+ADVERSARIAL = """
+import sys, time
+from siamese.audit.redact import Redactor
+from siamese.decision.models import Decision, Outcome, Request
+from siamese.audit.event import event_line
+text = sys.argv[1] * (1_000_000 // len(sys.argv[1]))
+req = Request.simple("alice", "read", "d", context={"t": text, "access_token": text[:20]})
+o = Outcome(False, "r", "no rule", {"kind": "default-deny", "why_not": [{"b": {"?x": text}}]})
+event_line(Decision(o, "id", req), now=0.0, redact=Redactor())
+print("done")
+"""
+
+
+@pytest.mark.parametrize("unit", ["eyJ", "eyJ-", "eyJa.", "?a%", "?", "&a=", "value-"])
+def test_adversarial_strings_are_redacted_in_linear_time(unit: str) -> None:
+    # each of these made a pattern read the rest of a 1 MB string again from every position
+    # (minutes of CPU on the request path); the deadline only catches such a hang
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", ADVERSARIAL, unit], capture_output=True,
+                          timeout=120, text=True)
+    assert done.stdout.strip() == "done", done.stderr[-2000:]
 
 
 def test_a_request_without_secrets_is_logged_as_it_came() -> None:

@@ -71,20 +71,16 @@ _Part = tuple[bytes, tuple[str, ...], "str | None"]  # JSON without braces, cut,
 
 def _outcome_part(o: Outcome, scrub: Scrubber | None = None) -> _Part:
     """The outcome's part of a log line (``"decision":…,"reason":…,…`` without braces), its
-    strings cut and its explanation bounded; with ``scrub``, a request's secrets removed."""
-    reason, explanation, errors = o.reason, o.explanation, list(o.errors)
-    if scrub is not None:
-        reason = scrub.text(reason)
-        explanation = scrub(explanation)
-        errors = [scrub.text(e) for e in errors]
+    strings cut and its explanation bounded; with ``scrub``, a request's secrets removed
+    (after the cuts: the work is then bounded too)."""
     part: dict[str, Any] = {
         "decision": o.allowed,
-        "reason": reason,
+        "reason": o.reason,
         "rule_ids": list(o.rule_ids),
-        "explanation": explanation,
+        "explanation": o.explanation,
     }
-    if errors:
-        part["errors"] = errors
+    if o.errors:
+        part["errors"] = list(o.errors)
     degraded = None
     try:
         raw = orjson.dumps(part)
@@ -102,6 +98,10 @@ def _outcome_part(o: Outcome, scrub: Scrubber | None = None) -> _Part:
             part["explanation"] = {"kind": kind, "omitted": True}
             notes.append(f"explanation: {size} bytes, over {MAX_EXPLANATION_BYTES}: only its "
                          "kind (and the rule_ids) are kept")
+    if scrub is not None:
+        part = {k: (v if k in ("decision", "rule_ids") else scrub(v)) for k, v in part.items()}
+        notes = [scrub.text(n) for n in notes]
+    if notes or scrub is not None:
         raw = orjson.dumps(part)
     return raw[1:-1], tuple(notes), degraded
 
@@ -154,7 +154,7 @@ def line_of(rec: Record, *, safe: bool = False) -> bytes:
         head_values = jsonable(head_values)
     head_values["request"] = orjson.Fragment(red.json)
     head = orjson.dumps(head_values)
-    notes = red.notes + outcome_notes
+    notes = red.notes + outcome_notes  # (the request's are scrubbed already)
     degraded = red.degraded or degraded
     if safe:
         degraded = "event: values converted to be written" + (f"; {degraded}" if degraded else "")

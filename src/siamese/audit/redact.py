@@ -66,11 +66,18 @@ _ENTRY_OVERHEAD = 256  # bytes of bookkeeping per remembered request
 _MAX_NOTES = 20
 _SHORT = 6  # a secret shorter than this is replaced only as a whole word (not inside one)
 
-_JWT = r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
+# A JWT-shaped substring that starts a word. Possessive runs, and a start that cannot be
+# inside a run: each character is read a bounded number of times ("eyJeyJeyJ…" is linear).
+_JWT = r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]++\.[A-Za-z0-9_-]++\.[A-Za-z0-9_-]*+"
 _JWT_RE = re.compile(_JWT)
 # name=value in a query string (after '?', or after '&' or ';'), the value up to the next one
 _PARAM = re.compile(r"(?:^|[?&;])([^=&;#?]+)=([^&;#]*)")
-_PCT_IN_QUERY = re.compile(rb'[?&;][^"=&;#]*%')
+_PCT_IN_QUERY = re.compile(rb'[?&;][^"=&;#?]*%')
+_WORD = re.compile(r"\w+")
+_CUT_MARK = re.compile(r"\[\d+ more characters\]")
+_MAX_SECRETS = 256  # distinct secret values of a request that are scrubbed one by one
+_FEW = 16  # forms scrubbed by plain substring search; more go through an index
+_MAX_ODD_SHORT = 32  # short secrets that are not words, scrubbed by one pattern
 
 
 def _normal(name: str) -> str:
@@ -101,56 +108,109 @@ def _ascii_json(s: str) -> str:
 class Scrubber:
     """Removes a request's secrets (and any JWT) from a value: every string and key in it,
     as a whole or as a substring; a secret shorter than six characters only where it is a
-    whole word. A text that an explanation shortened (it ends with ``…``) loses a secret's
-    beginning too. (Plain substring replacement: no pattern to compile per request.)"""
+    whole word. A text that an explanation shortened (``…``) or the log cut (``…[N more
+    characters]``) loses a secret's beginning at that end too.
+
+    The work is linear in the text whatever the number of secrets: a few are searched
+    for one by one, more through an index of their first six characters; a request with
+    more than 256 secret values gets a scrubber that replaces every text."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
+        values = {s for s in secrets if s and s != REDACTED}
+        self.total = len(values) > _MAX_SECRETS
         forms: set[str] = set()
-        for s in secrets:
-            if s and s != REDACTED:
-                forms |= _escaped_forms(s)
+        for s in values if not self.total else ():
+            forms |= _escaped_forms(s)
         ordered = sorted(forms, key=lambda f: (-len(f), f))  # a secret before its parts
         self.secrets = tuple(ordered)
-        self._long = tuple(f for f in ordered if len(f) >= _SHORT)
-        self._shortest = len(self._long[-1]) if self._long else 1 << 30
+        long = [f for f in ordered if len(f) >= _SHORT]
+        self._long = tuple(long) if len(long) <= _FEW else ()
+        self._index: dict[str, list[str]] | None = None
+        if len(long) > _FEW:
+            self._index = {}
+            for f in long:  # longest first in each list
+                self._index.setdefault(f[:_SHORT], []).append(f)
+        self._shortest = len(long[-1]) if long else 1 << 30
         short = [f for f in ordered if len(f) < _SHORT]
-        self._short = (
-            re.compile("|".join(rf"(?<!\w){re.escape(f)}(?!\w)" for f in short))
-            if short else None
+        self._words = frozenset(f for f in short if _WORD.fullmatch(f))
+        odd = [f for f in short if f not in self._words]
+        if len(odd) > _MAX_ODD_SHORT:
+            self.total = True
+        self._odd = (
+            re.compile("|".join(rf"(?<!\w){re.escape(f)}(?!\w)" for f in odd)) if odd else None
         )
         # whether each form appears in JSON text as itself (no character JSON escapes)
-        self._plain = all(f.isascii() and f.isprintable() and '"' not in f and "\\" not in f
-                          for f in ordered)
+        self._plain = len(ordered) <= _FEW and all(
+            f.isascii() and f.isprintable() and '"' not in f and "\\" not in f for f in ordered
+        )
         self._heads = tuple(f for f in ordered if len(f) >= 4)
 
     def may_touch(self, json_text: str) -> bool:
         """Whether scrubbing the value whose JSON is ``json_text`` may change it (false
         alarms allowed, misses not)."""
-        if not self._plain or "…" in json_text or "eyJ" in json_text:
+        if self.total or not self._plain or "…" in json_text or "eyJ" in json_text:
             return True
         return any(f in json_text for f in self.secrets)
 
     def text(self, s: str) -> str:
+        if self.total:
+            return REDACTED if s else s
         if len(s) >= self._shortest:
-            for f in self._long:
-                if f in s:
-                    s = s.replace(f, REDACTED)
-        if self._short is not None:
-            s = self._short.sub(REDACTED, s)
+            if self._index is not None:
+                s = self._indexed(s)
+            else:
+                for f in self._long:
+                    if f in s:
+                        s = s.replace(f, REDACTED)
+        if self._words:
+            s = _WORD.sub(self._word, s)
+        if self._odd is not None:
+            s = self._odd.sub(REDACTED, s)
         if "eyJ" in s:
             s = _JWT_RE.sub(REDACTED, s)
-        if s.endswith("…"):
+        if "…" in s:
             s = self._tail(s)
         return s
 
+    def _word(self, m: re.Match[str]) -> str:
+        return REDACTED if m.group() in self._words else m.group()
+
+    def _indexed(self, s: str) -> str:
+        index = self._index
+        assert index is not None
+        out: list[str] = []
+        last = i = 0
+        end = len(s) - _SHORT
+        while i <= end:
+            found = index.get(s[i : i + _SHORT])
+            if found is not None:
+                for f in found:
+                    if s.startswith(f, i):
+                        out.append(s[last:i])
+                        out.append(REDACTED)
+                        i = last = i + len(f)
+                        break
+                else:
+                    i += 1
+            else:
+                i += 1
+        if not out:
+            return s
+        out.append(s[last:])
+        return "".join(out)
+
     def _tail(self, s: str) -> str:
-        body = s[:-1]
+        k = s.rfind("…")
+        rest = s[k + 1 :]
+        if rest and not _CUT_MARK.fullmatch(rest):
+            return s
+        body = s[:k]
         for f in self._heads:
             start = max(0, len(body) - len(f) + 1)
             i = body.find(f[:4], start)
             while i != -1:
                 if f.startswith(body[i:]):
-                    return body[:i] + REDACTED + "…"
+                    return body[:i] + REDACTED + "…" + rest
                 i = body.find(f[:4], i + 1)
         return s
 
@@ -304,17 +364,27 @@ class Redactor:
     def _walk(self, value: Any, degraded: str | None, key_bytes: int = 0) -> Redacted:
         secrets: set[str] = set()
         self._collect(value, secrets)
-        scrub = Scrubber(secrets) if secrets else None
-        out = self._copy(value, scrub) if scrub is not None else value
         notes: list[str] = []
+        out = value
         if key_bytes > self.max_string or degraded is not None:
+            # cut first: what is scrubbed below is then bounded (a cut secret's beginning is
+            # still found, before the cut mark)
             out = cut_strings(out, self.max_string, ["request"], notes)
         data = orjson.dumps(out)
         if len(data) > self.max_request:
             notes.append(
                 f"request: {len(data)} bytes, over {self.max_request}: only the ids are kept"
             )
-            data = orjson.dumps(_ids_only(out))
+            out = _ids_only(out)
+        scrub = Scrubber(secrets) if secrets else None
+        if scrub is not None:
+            notes = [scrub.text(n) for n in notes]  # a path names keys, and keys are text
+            if scrub.total:
+                notes.append(f"request: {len(secrets)} secret values, over {_MAX_SECRETS}: "
+                             "every text of the event is redacted")
+            data = orjson.dumps(self._copy(out, scrub))
+        elif out is not value or len(data) > self.max_request:
+            data = orjson.dumps(out)
         size = key_bytes + len(data) + _ENTRY_OVERHEAD
         if scrub is not None:
             size += sum(len(f) for f in scrub.secrets)
