@@ -392,20 +392,28 @@ class Redactor:
 
     def _collect(self, value: Any, out: set[str]) -> None:
         stack = [value]
+        is_secret, text_secrets = self.is_secret, self._text_secrets
         while stack:
             v = stack.pop()
-            if isinstance(v, dict):
+            t = type(v)
+            if t is str:
+                if "eyJ" in v or "=" in v:
+                    text_secrets(v, out)
+            elif t is dict:
                 for k, x in v.items():
-                    if isinstance(k, str):
-                        self._text_secrets(k, out)
-                        if self.is_secret(k):
+                    if type(k) is str:
+                        if "eyJ" in k or "=" in k:
+                            text_secrets(k, out)
+                        if is_secret(k):
                             self._leaves(x, out)
                             continue
-                    stack.append(x)
-            elif isinstance(v, list):
+                    if type(x) is not int:
+                        stack.append(x)
+            elif t is list:
                 stack.extend(v)
-            elif isinstance(v, str):
-                self._text_secrets(v, out)
+            elif isinstance(v, str | dict | list):  # subclasses: the rare, slower way
+                stack.append(str(v) if isinstance(v, str) else
+                             dict(v) if isinstance(v, dict) else list(v))
 
     def _text_secrets(self, s: str, out: set[str]) -> None:
         if "eyJ" in s:
@@ -443,18 +451,23 @@ class Redactor:
     def _copy(self, v: Any, scrub: Scrubber) -> Any:
         """``v`` with the values of secret-named keys replaced and the secrets removed from
         every other string and key."""
-        if isinstance(v, dict):
-            text = scrub.text
-            return {
-                (text(k) if isinstance(k, str) else k): (
-                    REDACTED if isinstance(k, str) and self.is_secret(k) else self._copy(x, scrub)
-                )
-                for k, x in v.items()
-            }
-        if isinstance(v, list):
-            return [self._copy(x, scrub) for x in v]
-        if isinstance(v, str):
+        t = type(v)
+        if t is str:
             return scrub.text(v)
+        if t is dict:
+            text, is_secret, copy = scrub.text, self.is_secret, self._copy
+            out = {}
+            for k, x in v.items():
+                if type(k) is str:
+                    out[text(k)] = REDACTED if is_secret(k) else copy(x, scrub)
+                else:
+                    out[k] = copy(x, scrub)
+            return out
+        if t is list:
+            return [self._copy(x, scrub) for x in v]
+        if isinstance(v, str | dict | list):  # subclasses
+            return self._copy(str(v) if isinstance(v, str) else
+                              dict(v) if isinstance(v, dict) else list(v), scrub)
         return v
 
 
