@@ -236,7 +236,7 @@ def _audit_path(arg: str | None) -> str:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from .audit.search import Filter, log_files, parse_time, read_events
+    from .audit.search import Filter, log_files, parse_time, printable, read_events
     from .decision.explain import Style, format_explanation
 
     path = _audit_path(args.log)
@@ -250,6 +250,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
                 if args.json:
                     print(json.dumps(e, indent=2))
                     return 0
+                e = printable(e)  # logged values may hold newlines and terminal escapes
                 word = style.good("ALLOW") if e.get("decision") else style.bad("DENY")
                 print(f"{word} {e.get('subject')} {e.get('action')} {e.get('resource')}: "
                       f"{e.get('reason')}")
@@ -277,6 +278,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(e, sort_keys=True))
         else:
+            e = printable(e)  # logged values may hold newlines and terminal escapes
             word = "allow" if e.get("decision") else "deny "
             rules = ",".join(e.get("rule_ids") or []) or "-"
             print(f"{e.get('time')}  {e.get('decision_id')}  {word}  {e.get('subject')} "
@@ -290,7 +292,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from .audit.replay import replay
-    from .audit.search import Filter, parse_time, read_events
+    from .audit.search import Filter, parse_time, printable, read_events
     from .decision.authorizer import Authorizer
     from .policy.loader import load_policy_set
 
@@ -303,11 +305,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(c.to_dict(), sort_keys=True))
             continue
-        e = c.event
+        e = printable(c.event)
         old = "allow" if c.old_decision else "deny"
         new = "allow" if c.new.allowed else "deny"
         print(f"{e.get('decision_id')}  {e.get('subject')} {e.get('action')} "
-              f"{e.get('resource')}: {old} -> {new}  (rule {c.rule}; {c.new.reason})")
+              f"{e.get('resource')}: {old} -> {new}  "
+              f"(rule {printable(c.rule)}; {printable(c.new.reason)})")
     summary = (f"{count} decisions replayed against revision {policies.revision}: "
                f"{len(changes)} would change")
     print(summary if not args.json else json.dumps({"replayed": count, "changed": len(changes),

@@ -294,6 +294,12 @@ class Settings:
         False, _bool, "deny any decision that cannot be written to the decision log", "audit",
         kind="bool",
     )
+    audit_redact: tuple[str, ...] = option(
+        (), _list,
+        "more names whose values are secrets, redacted from the decision log and the answers, "
+        "comma-separated (beside the built-in ones: tokens, passwords, keys...)", "audit",
+        metavar="NAME,...",
+    )
     max_body_bytes: int = option(1 << 20, _int(1), "largest request body accepted", "requests")
     max_json_depth: int = option(
         64, _int(1, 1000), "deepest JSON nesting of a request body", "requests"

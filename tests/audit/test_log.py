@@ -71,7 +71,8 @@ async def test_stop_flushes_everything_queued(tmp_path: Path) -> None:
 
 async def test_a_failing_sink_is_counted_reported_and_recovers() -> None:
     sink = FailingSink()
-    log = AuditLog(sink)
+    now = [0.0]
+    log = AuditLog(sink, monotonic=lambda: now[0], degraded_for=300)
     await log.start()
     for i in range(10):
         assert log(decision(i)) is None  # the server keeps answering
@@ -81,6 +82,10 @@ async def test_a_failing_sink_is_counted_reported_and_recovers() -> None:
     sink.fixed = True
     log(decision(99))
     await until(lambda: log.written == 1)
+    # writable again, but events were lost lately: still degraded, for a while
+    assert log.status()["state"] == "degraded" and log.error is None
+    assert "No space left" in (log.status()["last_loss"] or "")
+    now[0] = 301.0
     assert log.status()["state"] == "ok"
     await log.stop()
     assert b"id-99" in sink.data
@@ -98,15 +103,51 @@ async def test_required_mode_says_whether_each_event_was_written() -> None:
     await log.stop()
 
 
-async def test_an_event_that_cannot_be_serialised_is_lost_alone(tmp_path: Path) -> None:
-    # the writer makes the lines in batches: one bad event must not take its batch with it
+async def test_an_event_whose_values_cannot_be_serialised_is_written_converted(
+    tmp_path: Path,
+) -> None:
+    # JSON numbers stop at 64 bits and strings at valid UTF-8: such values reach a decision
+    # only by a bug (the server refuses them at the door), and the event is written all the
+    # same, its values converted, and says so
     log = AuditLog(JsonlSink(tmp_path / "d.jsonl"), required=True)
     await log.start()
-    futs = [log(decision(1)), log(decision(2, n=2**70)), log(decision(3))]  # JSON: 64 bits
+    odd = decision(4)
+    odd.request = Request("\ud800", "read", "doc4", {"subject": {"id": "\ud800"}})
+    futs = [log(decision(1)), log(decision(2, n=2**70)), log(decision(3)), log(odd)]
+    assert [await f for f in futs if f is not None] == [True, True, True, True]
+    await log.stop()
+    events = list(read_events(tmp_path / "d.jsonl"))
+    assert [e["decision_id"] for e in events] == ["id-1", "id-2", "id-3", "id-4"]
+    assert events[1]["request"]["context"]["n"] == str(2**70)
+    assert "64-bit" in events[1]["degraded"] and "degraded" not in events[0]
+    assert events[3]["subject"] == "\\ud800" and "converted" in events[3]["degraded"]
+    assert log.written == 4 and log.lost == 0
+
+
+async def test_an_event_that_cannot_be_written_at_all_is_lost_alone_and_degrades(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import siamese.audit.log as audit_log
+
+    def line_of(rec: object, *, safe: bool = False) -> bytes:
+        if rec[0] == "id-2":  # type: ignore[index]
+            raise RuntimeError("a bug")
+        return event_line_of(rec, safe=safe)  # type: ignore[arg-type]
+
+    event_line_of = audit_log.line_of
+    monkeypatch.setattr(audit_log, "line_of", line_of)
+    now = [0.0]
+    log = AuditLog(JsonlSink(tmp_path / "d.jsonl"), required=True, monotonic=lambda: now[0])
+    await log.start()
+    futs = [log(decision(1)), log(decision(2)), log(decision(3))]
     assert [await f for f in futs if f is not None] == [True, False, True]
+    assert log.written == 2 and log.lost == 1
+    # the writes succeed, yet an event was lost: degraded, and /health says why
+    assert log.status()["state"] == "degraded" and "a bug" in log.status()["last_loss"]
+    now[0] = log.degraded_for + 1
+    assert log.status()["state"] == "ok"
     await log.stop()
     assert [e["decision_id"] for e in read_events(tmp_path / "d.jsonl")] == ["id-1", "id-3"]
-    assert log.written == 2 and log.lost == 1
 
 
 async def test_a_full_queue_loses_and_counts(tmp_path: Path) -> None:

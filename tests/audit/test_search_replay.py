@@ -116,3 +116,28 @@ def test_replay_lists_exactly_the_decisions_a_change_would_flip(
     assert "judy read runbook: allow -> deny  (rule external-read-only-own;" in changed[1]
     code, lines = run(capsys, "replay", str(logged), "--policies", str(POLICIES))
     assert code == 0 and lines[-1].endswith(": 0 would change")
+
+
+async def test_audit_output_cannot_be_forged_by_logged_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # an id, a subject and a resource holding a newline and an ANSI escape (clear screen)
+    # would print as a line of their own, or drive the terminal: each is shown escaped
+    from siamese.decision.models import Decision, Outcome
+
+    path = tmp_path / "d.jsonl"
+    log = AuditLog(JsonlSink(path))
+    await log.start()
+    forged = "1970-01-01T00:00:00.000Z  fake-id  allow  root write everything"
+    req = Request.simple("eve\n" + forged, "read\x1b[2J", "doc\u202e1")
+    outcome = Outcome(False, "rev1", "no rule", {"kind": "default-deny", "why_not": []})
+    log(Decision(outcome, "id\n" + forged, req))
+    await log.stop()
+    code, lines = run(capsys, "audit", str(path))
+    assert code == 0 and len(lines) == 2 and lines[-1] == "-- 1 decision"
+    assert "\x1b" not in lines[0] and "\u202e" not in lines[0]
+    assert "eve\\x0a1970" in lines[0] and "read\\x1b[2J" in lines[0] and "doc\\u202e1" in lines[0]
+    code, lines = run(capsys, "audit", str(path), "--show", "id\n" + forged)
+    text = "\n".join(lines)
+    assert code == 0 and not any(line.startswith("1970") for line in lines)
+    assert "\x1b" not in text and "id\\x0a1970" in text

@@ -48,6 +48,7 @@ def test_every_variable_parses() -> None:
         "SIAMESE_GATEWAY": "Traefik",
         "SIAMESE_AUDIT_LOG": "/var/log/d.jsonl",
         "SIAMESE_AUDIT_REQUIRED": "true",
+        "SIAMESE_AUDIT_REDACT": "ssn, X-Tenant-Key",
         "SIAMESE_MAX_BODY_BYTES": "2048",
         "SIAMESE_MAX_JSON_DEPTH": "10",
         "SIAMESE_RATE_LIMIT": "2.5",
@@ -79,6 +80,7 @@ def test_every_variable_parses() -> None:
     assert s.jwt_issuer == "https://i" and s.jwt_audience == ("x", "y")
     assert s.gateway == "traefik"
     assert s.audit_log == "/var/log/d.jsonl" and s.audit_required
+    assert s.audit_redact == ("ssn", "X-Tenant-Key")
     assert s.max_body_bytes == 2048 and s.max_json_depth == 10
     assert s.rate_limit == 2.5 and s.burst == 7
     assert not s.jwt_require_exp and Settings().jwt_require_exp

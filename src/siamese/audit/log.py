@@ -3,9 +3,12 @@
 Events go through a bounded queue to a writer task that appends them in batches, off the
 request path. A clean shutdown (``stop``) writes every queued event. When the sink fails
 (disk full, permission lost) the server keeps answering, the lost events are counted, and
-the log reports itself degraded until a write succeeds again. With ``required=True`` a
-decision is answered only once its event is written: the call returns a future that says
-whether it was, and the server denies when it was not.
+the log reports itself degraded while writes fail and for ``degraded_for`` seconds after
+any event is lost (so that a loss shows in ``/health`` however brief it was). An event whose
+line cannot be made is written in a degraded form (its odd values converted, and the event
+says so) rather than lost. With ``required=True`` a decision is answered only once its event
+is written: the call returns a future that says whether it was, and the server denies when
+it was not.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ class AuditLog:
         linger: float | None = None,
         redact: Redactor | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        degraded_for: float = 300.0,
+        queue_bytes: int = 256 * 2**20,
     ) -> None:
         self.sink = sink
         self.required = required
@@ -55,31 +61,49 @@ class AuditLog:
         # write, so there the wait is short
         self.linger = (0.002 if required else 0.02) if linger is None else linger
         self.redact = redact or Redactor()
-        self.clock = clock
+        self.clock = clock  # the events' time
+        self.monotonic = monotonic  # how long ago the last loss was
+        self.degraded_for = degraded_for
         # (record, future): the line is made by the writer, a batch at a time
         self._buf: deque[_Item] = deque()
         self._queue_size = queue_size
+        self._queue_bytes = queue_bytes  # the requests' JSON the queue may hold
+        self._queued_bytes = 0
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.written = 0
         self.lost = 0
+        self.converted = 0  # events written in a degraded form (values converted)
         self.error: str | None = None  # the last write error, while degraded
+        self.last_loss: str | None = None  # why the last event was lost
+        self._lost_at: float | None = None
 
     @property
     def state(self) -> str:
         if self._task is None:
             return "stopped"
-        return "degraded" if self.error else "ok"
+        return "degraded" if self.error or self._lost_lately() else "ok"
+
+    def _lost_lately(self) -> bool:
+        return self._lost_at is not None and self.monotonic() - self._lost_at < self.degraded_for
+
+    def _lose(self, n: int, why: str) -> None:
+        self.lost += n
+        self.last_loss = why
+        self._lost_at = self.monotonic()
 
     def status(self) -> dict[str, Any]:
         return {
             "state": self.state,
             "written": self.written,
             "lost": self.lost,
+            "converted": self.converted,
             "queued": len(self._buf),
             "required": self.required,
             "error": self.error,
+            "last_loss": self.last_loss,
+            "lost_lately": self._lost_lately(),
         }
 
     async def start(self) -> None:
@@ -107,18 +131,19 @@ class AuditLog:
             fut = asyncio.get_running_loop().create_future()
         wake = self._wake
         if wake is None or self._stopping:
-            self.lost += 1
-        elif len(self._buf) >= self._queue_size:
-            self.lost += 1
+            self._lose(1, "the decision log is not running")
+        elif len(self._buf) >= self._queue_size or self._queued_bytes >= self._queue_bytes:
+            self._lose(1, "audit queue full")
             self.error = "audit queue full"
         else:
             try:
                 rec = record(decision, self.clock(), self.redact)
-            except Exception:  # a request that cannot be serialised (a bug): this event only
+            except Exception as e:  # a bug: this event only
                 log.exception("audit event of decision %s lost", decision.decision_id)
-                self.lost += 1
+                self._lose(1, f"event of decision {decision.decision_id}: {e!r}")
             else:
                 self._buf.append((rec, fut))
+                self._queued_bytes += len(rec[6].json)
                 if not wake.is_set():
                     wake.set()
                 return fut
@@ -140,7 +165,9 @@ class AuditLog:
             wake.clear()
             if buf:
                 n = min(len(buf), self.batch)
-                await self._write([buf.popleft() for _ in range(n)])
+                items = [buf.popleft() for _ in range(n)]
+                self._queued_bytes -= sum(len(item[0][6].json) for item in items)
+                await self._write(items)
             if buf:
                 wake.set()
             elif self._stopping:
@@ -152,14 +179,12 @@ class AuditLog:
         lines: list[bytes] = []
         kept: list[_Item] = []
         for item in items:
-            try:
-                lines.append(line_of(item[0]))
-            except Exception:  # not serialisable (a bug): lose this event, not the batch
-                log.exception("audit event of decision %s lost", item[0][0])
-                self.lost += 1
+            line = self._line(item[0])
+            if line is None:
                 if item[1] is not None:
                     item[1].set_result(False)
             else:
+                lines.append(line)
                 kept.append(item)
         items = kept
         if not items:
@@ -167,7 +192,7 @@ class AuditLog:
         try:
             await asyncio.to_thread(self.sink.write, b"".join(lines))
         except Exception as e:  # OSError mostly: keep serving, count, report
-            self.lost += len(items)
+            self._lose(len(items), f"write failed: {type(e).__name__}: {e}")
             if self.error is None:
                 log.error("audit log write failed: %s", e)
             self.error = f"{type(e).__name__}: {e}"
@@ -181,3 +206,20 @@ class AuditLog:
         for _, fut in items:
             if fut is not None and not fut.done():
                 fut.set_result(ok)
+
+    def _line(self, rec: Record) -> bytes | None:
+        """The event's line; in a degraded form when its values cannot all be written as
+        they are; None (the event lost, and counted) when not even that can be made."""
+        try:
+            return line_of(rec)
+        except Exception as e:
+            first = e
+        try:
+            line = line_of(rec, safe=True)
+        except Exception:  # a bug: lose this event, not the batch
+            log.exception("audit event of decision %s lost", rec[0])
+            self._lose(1, f"event of decision {rec[0]}: {first!r}")
+            return None
+        log.warning("audit event of decision %s written with converted values: %s", rec[0], first)
+        self.converted += 1
+        return line

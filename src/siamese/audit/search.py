@@ -12,7 +12,30 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Filter", "log_files", "parse_time", "read_events"]
+__all__ = ["Filter", "log_files", "parse_time", "printable", "read_events"]
+
+# what a terminal acts on rather than shows: C0 and C1 controls (newlines, ESC starting an
+# ANSI sequence), DEL, line and paragraph separators, and the bidi controls that reorder text
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e"
+                          "\u2066-\u2069]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def printable(value: Any) -> Any:
+    """``value`` (an event, or any part of one) with every control character in its strings
+    and keys shown as an escape (``\\x1b``, ``\\x0a``), so that a logged value cannot forge
+    lines or drive the terminal when ``siamese audit`` prints it."""
+    if isinstance(value, str):
+        return _UNPRINTABLE.sub(_escape, value)
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [printable(v) for v in value]
+    return value
 
 
 def log_files(path: str | Path) -> list[Path]:

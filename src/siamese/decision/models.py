@@ -194,7 +194,8 @@ class Outcome:
     response_headers: tuple[tuple[str, str], ...] = ()
     limit: str | None = None  # the limit that ended the evaluation, if any
     # the outcome serialised once, for the decision log of every cache hit that shares it
-    log_json: list[bytes] = field(default_factory=list, init=False, compare=False, repr=False)
+    # (the decision log's to fill: its JSON and what it had to cut or convert)
+    log_json: list[Any] = field(default_factory=list, init=False, compare=False, repr=False)
 
 
 @dataclass(slots=True)

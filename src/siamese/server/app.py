@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from .. import policytest
 from ..audit.log import AuditLog
+from ..audit.redact import DEFAULT_REDACT, Redactor
 from ..audit.sink import JsonlSink
 from ..decision.authorizer import Authorizer
 from ..decision.cache import DecisionCache
@@ -46,6 +47,7 @@ __all__ = [
     "build_app",
     "create_app",
     "external_builtins",
+    "redactor",
     "uvicorn_options",
 ]
 
@@ -61,6 +63,7 @@ def create_app(
     http: HttpData | None = None,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
+    redact: Redactor | None = None,
 ) -> Starlette:
     """The HTTP app over a policy store and a decision service.
 
@@ -72,7 +75,9 @@ def create_app(
     ``http``: the client of the ``http_get_json`` built-in that the store's policies were
     given, if any: closed by the lifespan after the watcher stops (before the other
     services), its counters in ``/metrics`` and ``/health``.
-    ``clock`` drives rate limits, ``wall_clock`` token expiry.
+    ``clock`` drives rate limits, ``wall_clock`` token expiry. ``redact`` finds the secrets
+    of a request, kept out of the answers (the decision log's own, so that each request is
+    scanned once; by default one for SIAMESE_AUDIT_REDACT).
     Raises ValueError when the settings name keys that cannot be loaded.
     """
     verifier = TokenVerifier.from_settings(settings, clock=wall_clock)
@@ -104,6 +109,7 @@ def create_app(
         limiter=limiter,
         services=all_services,
         admins=admins,
+        redact=redact if redact is not None else redactor(settings),
     )
 
     @contextlib.asynccontextmanager
@@ -194,12 +200,21 @@ def build_app(settings: Settings, audit: AuditFn | None = None) -> Starlette:
     service = DecisionService(store.get, Authorizer(limits=settings.limits()), cache)
     watcher = PolicyWatcher(store) if settings.reload else None
     services: dict[str, Service] = {}
+    redact = redactor(settings)
     if audit is None and settings.audit_enabled:
-        audit_log = AuditLog(JsonlSink(settings.audit_log), required=settings.audit_required)
+        audit_log = AuditLog(
+            JsonlSink(settings.audit_log), required=settings.audit_required, redact=redact
+        )
         audit, services["audit"] = audit_log, audit_log
     return create_app(
-        settings, store, service, audit, watcher=watcher, services=services, http=http
+        settings, store, service, audit, watcher=watcher, services=services, http=http,
+        redact=redact,
     )
+
+
+def redactor(settings: Settings) -> Redactor:
+    """The redactor of the built-in secret names and SIAMESE_AUDIT_REDACT's."""
+    return Redactor(DEFAULT_REDACT | frozenset(settings.audit_redact))
 
 
 def external_builtins(settings: Settings) -> tuple[dict[str, Builtin], HttpData]:

@@ -13,6 +13,7 @@ import orjson
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.types import Receive, Scope, Send
 
+from ..decision.jsonsafe import jsonable
 from ..decision.models import RequestError
 from ..decision.service import NotReady
 from .responses import ApiError
@@ -155,7 +156,10 @@ class Endpoint:
 
 
 async def send_json(send: Send, status: int, content: Any, headers: Headers) -> None:
-    body = orjson.dumps(content)
+    try:
+        body = orjson.dumps(content)
+    except orjson.JSONEncodeError:  # a value a policy computed (a 100-digit product...)
+        body = orjson.dumps(jsonable(content))
     await send(
         {
             "type": "http.response.start",

@@ -28,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from ..decision.jsonsafe import json_problem
 from ..settings import HMAC_ALGORITHMS, Settings
 from .responses import ApiError
 
@@ -227,6 +228,7 @@ class TokenVerifier:
         claims = self._cache.get(token)
         if claims is None:
             claims = self._decode(token)
+            _representable(claims)
             if len(self._cache) >= self._cache_size:
                 del self._cache[next(iter(self._cache))]
             self._cache[token] = claims
@@ -283,6 +285,15 @@ class TokenVerifier:
         nbf = claims.get("nbf")
         if nbf is not None and now < nbf:
             raise TokenError("token not yet valid")
+
+
+def _representable(claims: dict[str, Any]) -> None:
+    """Claims go into decisions, their log and their answers: a value that JSON cannot carry
+    (an integer beyond 64 bits, a lone surrogate, NaN: PyJWT's parser accepts them) makes
+    the token invalid, before anything is decided with it."""
+    problem = json_problem(claims)
+    if problem is not None:
+        raise TokenError(f"invalid token (claims cannot be represented: {problem})")
 
 
 _UNSAFE = re.compile(r'[^\x20-\x7e]|["\\]')

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..audit.redact import Redactor
 from ..decision.models import Decision, Outcome
 from ..decision.service import DecisionService
 from ..policy.store import PolicyStore
@@ -75,6 +76,8 @@ class Context:
     limiter: RateLimiter | None
     services: Mapping[str, Service] = field(default_factory=dict)
     admins: CallerAuth | None = None  # SIAMESE_ADMIN_KEYS; None: the admin endpoints are off
+    # finds a request's secrets (SIAMESE_AUDIT_REDACT), to keep them out of the answers too
+    redact: Redactor = field(default_factory=Redactor)
 
     def endpoint(
         self, name: str, handler: Handler, error_body: ErrorBody = authzen_error
@@ -174,6 +177,16 @@ class Context:
         if not isinstance(body, dict):
             raise ApiError(400, "request body must be a JSON object")
         return body
+
+    def shown(self, decision: Decision) -> tuple[str, Any]:
+        """The decision's reason and explanation as an answer may show them: without the
+        request's secrets (a token in a path, a password a rule compared...), as the
+        decision log shows them."""
+        o = decision.outcome
+        scrub = self.redact.of(decision.request.input).scrub
+        if scrub is None:
+            return o.reason, o.explanation
+        return scrub.text(o.reason), scrub(o.explanation)
 
     async def answered(self, decision: Decision, endpoint: str) -> Decision:
         """Every decision goes to the audit callable before it is answered, then to the

@@ -199,7 +199,8 @@ class Metrics(Collector):
         yield GaugeMetricFamily("siamese_audit_queue_size",
                                 "Decision events waiting to be written", value=st["queued"])
         yield GaugeMetricFamily("siamese_audit_degraded",
-                                "1 while the decision log cannot be written, else 0",
+                                "1 while the decision log cannot be written, or lost an "
+                                "event in the last minutes (see /health), else 0",
                                 value=1 if st["state"] == "degraded" else 0)
 
     def _http(self) -> Iterator[Any]:

@@ -29,17 +29,19 @@ SEMANTICS = ("execute_all", "deny_on_first_deny", "permit_on_first_permit")
 _DEFAULTS = ("subject", "action", "resource", "context")
 
 
-def evaluation_body(decision: Decision) -> dict[str, Any]:
-    """An AuthZEN decision: the short reason for users, the explanation for administrators."""
+def evaluation_body(decision: Decision, ctx: Context) -> dict[str, Any]:
+    """An AuthZEN decision: the short reason for users, the explanation for administrators
+    (both without the request's secrets)."""
     o = decision.outcome
+    reason, explanation = ctx.shown(decision)
     return {
         "decision": o.allowed,
         "context": {
             "id": decision.decision_id,
             "decision_id": decision.decision_id,
             "revision": o.revision,
-            "reason_user": o.reason,
-            "reason_admin": o.explanation,
+            "reason_user": reason,
+            "reason_admin": explanation,
         },
     }
 
@@ -98,7 +100,7 @@ def routes(ctx: Context) -> list[Route]:
     async def decide_one(body: Any, endpoint: str) -> Reply:
         decision = await service.decide(DecisionRequest.from_authzen(body))
         decision = await ctx.answered(decision, endpoint)
-        return 200, evaluation_body(decision), []
+        return 200, evaluation_body(decision, ctx), []
 
     async def evaluation(call: Call) -> Reply:
         ctx.admit(call)
@@ -137,7 +139,7 @@ def routes(ctx: Context) -> list[Route]:
                 else:
                     decision = await service.decide(req)
                     decision = await ctx.answered(decision, "evaluations")
-                    result = evaluation_body(decision)
+                    result = evaluation_body(decision, ctx)
             results.append(result)
             if semantic == "deny_on_first_deny" and not result["decision"]:
                 break

@@ -184,7 +184,7 @@ def routes(ctx: Context) -> list[Route]:
     def answer(decision: Decision, subject: str, credentials: bool) -> Reply:
         outcome = decision.outcome
         if not outcome.allowed:
-            _, body, _ = deny(outcome.reason, decision.decision_id)
+            _, body, _ = deny(ctx.shown(decision)[0], decision.decision_id)
             if not credentials and not outcome.errors and outcome.limit is None:
                 # the policy denies a request without credentials: RFC 6750 §3.1, a
                 # challenge without an error code, so that the client logs in
