@@ -203,7 +203,9 @@ def pdp_answered_400(r: RawResponse) -> bool:
 
 
 class GatewaySuite:
-    """The cases every gateway must pass; a subclass provides the ``stack`` fixture."""
+    """The cases every gateway must pass; a subclass's module provides the ``stack`` fixture
+    (shared by the tests) and ``fresh_stack`` (one of its own, for the test that stops the
+    PDP)."""
 
     def test_allowed_requests_reach_the_upstream_with_the_subject(self, stack: Stack) -> None:
         r = httpx.get(f"{stack.url}/docs/handbook?page=2", headers=auth("alice"))
@@ -304,7 +306,8 @@ class GatewaySuite:
         assert r.status in (200, 403)
         assert all(hit["path"].startswith("/public/x?") for hit in stack.upstream.hits[before:])
 
-    def test_a_stopped_pdp_fails_closed(self, stack: Stack) -> None:
+    def test_a_stopped_pdp_fails_closed(self, fresh_stack: Stack) -> None:
+        stack = fresh_stack
         before = len(stack.upstream.hits)
         stack.pdp.terminate()
         stack.pdp.wait(DEADLINE)

@@ -28,14 +28,21 @@ if CADDY is None:
     pytest.skip("caddy is not installed (apt-get install caddy)", allow_module_level=True)
 
 
+# One stack for the module (each test counts the upstream's hits from its own start); the
+# test that stops the PDP gets a stack of its own.
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from caddy_stack(tmp_path_factory.mktemp("caddy"), "caddy")
+
+
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def fresh_stack(tmp_path: Path) -> Iterator[Stack]:
     yield from caddy_stack(tmp_path, "caddy")
 
 
-@pytest.fixture
-def auto_stack(tmp_path: Path) -> Iterator[Stack]:
-    yield from caddy_stack(tmp_path, "auto")
+@pytest.fixture(scope="module")
+def auto_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from caddy_stack(tmp_path_factory.mktemp("caddy-auto"), "auto")
 
 
 def caddy_stack(tmp_path: Path, mode: str) -> Iterator[Stack]:

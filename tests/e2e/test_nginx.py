@@ -27,14 +27,21 @@ if NGINX is None:
     pytest.skip("nginx is not installed (apt-get install nginx)", allow_module_level=True)
 
 
+# One stack for the module (each test counts the upstream's hits from its own start); the
+# test that stops the PDP gets a stack of its own.
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from nginx_stack(tmp_path_factory.mktemp("nginx"), "nginx")
+
+
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def fresh_stack(tmp_path: Path) -> Iterator[Stack]:
     yield from nginx_stack(tmp_path, "nginx")
 
 
-@pytest.fixture
-def auto_stack(tmp_path: Path) -> Iterator[Stack]:
-    yield from nginx_stack(tmp_path, "auto")
+@pytest.fixture(scope="module")
+def auto_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from nginx_stack(tmp_path_factory.mktemp("nginx-auto"), "auto")
 
 
 def nginx_stack(tmp_path: Path, mode: str) -> Iterator[Stack]:
