@@ -50,6 +50,7 @@ response_header("X-User-Role", ?r) :- input("claims.sub", ?u), role(?u, ?r).
 ATTACKS = [
     "/admin/%2e%2e/public/x",
     "/admin/%2E%2E/public/x",
+    "/public/%252e%252e/admin/secret",  # for an upstream that decodes once more
     "/admin%2f..%2fpublic/x",
     "/public/..%2fadmin/secret",
     "/public/..%5cadmin/secret",

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
 from ..decision.models import Request
+from ..pip.guard import path_problem
 from .auth import TokenError, TokenVerifier, bearer_token
 from .responses import ApiError
 
@@ -173,6 +174,13 @@ def decode_path(raw_path: str) -> str:
             raise ApiError(400, "the original path holds a dot-segment ('.' or '..')")
         if folded is not seg and ("/" in folded or "\\" in folded or _CONTROL.search(folded)):
             raise ApiError(400, "the original path holds a character that folds to a slash")
+    # An upstream behind another decoder (a proxy, then an application server) decodes the
+    # path again: what a second decoding would turn into a separator is refused too
+    # (/public/%252e%252e/admin is /public/%2e%2e/admin to us, /admin to the second).
+    if "%" in path:
+        problem = path_problem(path)
+        if problem is not None:
+            raise ApiError(400, f"the original path, decoded once more, is another path: {problem}")
     return path
 
 
