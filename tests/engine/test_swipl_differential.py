@@ -145,6 +145,13 @@ EXAMPLES: list[tuple[str, str, str, list[dict[str, Any]]]] = [
     # (RecursionError). SWI-Prolog with occurs_check=true: no answer.
     ("occurs-check-head", "r(?x, f(?x)). q(?y) :- r(?y, ?y).", "q(?y)", []),
     ("occurs-check-eq", "e(a). s(?y) :- e(_), ?y == [?y].", "s(?y)", []),
+    # a tabled call with its first argument bound was evaluated with the others free (one
+    # table for all of them), even when a clause reads those others in a built-in: the
+    # wider call p(a, _) has no answer where p(a, c) has one, and q(a, _) raises
+    ("abstract-call-neq", "d(a). p(?x, ?y) :- d(?x), ?y != b. p(?x, ?y) :- p(?y, ?x).",
+     "p(a, c)", [{}]),
+    ("abstract-call-unbound-compare",
+     "d(a). q(?x, ?y) :- d(?x), ?y < 3. q(?x, ?y) :- q(?y, ?x).", "q(a, 1)", [{}]),
 ]
 
 
@@ -172,6 +179,20 @@ def test_occurs_check_in_a_decisions_why_not(compiled: bool) -> None:
         "d2(z, z, z).\n", "example.rules")
     assert asyncio.run(e.prove("p0", "d", "d")) is None
     assert [w.rule for w in asyncio.run(e.why_not("p0", "d", "d"))]
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "interpreted"])
+def test_abstract_call_in_a_decision(compiled: bool) -> None:
+    """The same through a decision's pass, where a compiled body calls the table."""
+    import asyncio
+
+    e = RuleEngine(compiled=compiled)
+    e.load_text("d(a). user(a). user(b).\n"
+                "p(?x, ?y) :- d(?x), ?y != b.\np(?x, ?y) :- p(?y, ?x).\n"
+                "allow(?u) :- user(?u), p(?u, c).\n", "example.rules")
+    assert asyncio.run(e.prove("allow", "a")) is not None
+    assert asyncio.run(e.prove("allow", "b")) is None
+    assert e.solve("allow(?u)") == [{"?u": "a"}]
 
 
 # --- numbers compare by value (README "Numbers") ------------------------------------------

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import PolicySyntaxError
 from .fastpath import analyse_fast
-from .program import BUILTIN, CALL, NOT, OR
+from .program import BUILTIN, CALL, NOT, OR, Slot, TList, TStruct
 
 if TYPE_CHECKING:
     from .program import Predicate, Program
@@ -118,6 +118,7 @@ def analyse(program: Program) -> None:
                 changed = True
     for p in preds:
         p.request_independent = p not in dependent
+    abstractable(preds)
     program.input_paths = input_paths(program)
     analyse_fast(program)
 
@@ -143,3 +144,90 @@ def input_paths(program: Program) -> frozenset[str] | None:
             if not walk(c.body):
                 return None
     return frozenset(paths)
+
+
+def abstractable(preds: list[Predicate]) -> None:
+    """Decide for each predicate whether a call with its first argument bound may be evaluated
+    with every other argument free, its answers then filtered by unification (the solver's
+    ``_abstract``): only when that cannot change what the clauses do. It would when a
+    built-in, a negation or a disjunction meets a variable that the call binds and the wider
+    call leaves unbound: ``p(?x, ?y) :- d(?x), ?y != b.`` answers ``p(a, c)`` but not
+    ``p(a, _)``, and ``?y < 3`` raises on an unbound ``?y``. A clause is safe when each such
+    goal sees only variables of the first argument, variables bound by an earlier call to a
+    predicate whose answers are all ground, or variables the call does not reach."""
+    ground = _ground_answers(preds)
+    for p in preds:
+        p.abstractable = all(_abstract_safe(cc, ground) for cc in p.clauses)
+
+
+def _ground_answers(preds: list[Predicate]) -> set[Predicate]:
+    """The predicates whose every answer is ground (the greatest such set): every variable
+    of each clause's head occurs in a positive call, at the top of its body, of such a
+    predicate. (Ground facts are rows; a fact with a variable is a clause with no body.)"""
+    out = set(preds)
+    changed = True
+    while changed:
+        changed = False
+        for p in preds:
+            if p in out and not all(
+                _head_slots(cc.head) <= _bound_by_calls(cc.body, out) for cc in p.clauses
+            ):
+                out.discard(p)
+                changed = True
+    return out
+
+
+def _abstract_safe(cc: Any, ground: set[Predicate]) -> bool:
+    affected = _head_slots(cc.head[1:]) - _head_slots(cc.head[:1])
+    for g in cc.body:
+        slots = _goal_slots(g)
+        if g[0] == CALL:
+            if g[1] in ground:
+                affected -= slots  # bound to the same values either way
+            elif slots & affected:
+                affected |= slots  # may stay unbound, or bind others differently
+        elif slots & affected:
+            return False
+    return True
+
+
+def _bound_by_calls(body: tuple[Any, ...], ground: set[Predicate]) -> set[int]:
+    out: set[int] = set()
+    for g in body:
+        if g[0] == CALL and g[1] in ground:
+            out |= _goal_slots(g)
+    return out
+
+
+def _head_slots(terms: tuple[Any, ...]) -> set[int]:
+    out: set[int] = set()
+    for t in terms:
+        _slots_in(t, out)
+    return out
+
+
+def _goal_slots(g: tuple[Any, ...]) -> set[int]:
+    out: set[int] = set()
+    if g[0] in (CALL, BUILTIN):
+        for t in g[2]:
+            _slots_in(t, out)
+    elif g[0] == NOT:
+        for x in g[1]:
+            out |= _goal_slots(x)
+    elif g[0] == OR:
+        for branch in g[1]:
+            for x in branch:
+                out |= _goal_slots(x)
+    return out
+
+
+def _slots_in(t: Any, out: set[int]) -> None:
+    tt = type(t)
+    if tt is Slot:
+        out.add(t.i)
+    elif tt is TList:
+        for x in t.items:
+            _slots_in(x, out)
+    elif tt is TStruct:
+        for x in t.args:
+            _slots_in(x, out)
