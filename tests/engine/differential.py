@@ -355,6 +355,9 @@ def prolog_text(p: Program) -> str:
     for i, (name, args) in enumerate(p.goals):
         call = f"{name}(" + ",".join(p_term(a) for a in args) + ")"
         out.append(f"    answer({i}, [{','.join(p_term(a) for a in args)}], {call}),")
+    for j, (name, args) in enumerate(p.checks):  # ground: one empty row if proved
+        call = f"{name}(" + ",".join(p_term(a) for a in args) + ")"
+        out.append(f"    answer({len(p.goals) + j}, [], {call}),")
     out.append("    true.")
     return "\n".join(out) + "\n"
 
@@ -409,7 +412,8 @@ Answers = frozenset[tuple[Any, ...]] | str  # the answer set, or an error's text
 
 
 def swipl_answers(p: Program, timeout: float = 60.0) -> list[Answers]:
-    """Every answer of each of the program's goals, from SWI-Prolog (one process)."""
+    """Every answer of each of the program's goals, then of each ground check (``{()}`` when
+    proved), from SWI-Prolog (one process)."""
     text = prolog_text(p)
     with tempfile.NamedTemporaryFile("w", suffix=".pl", delete=False) as f:
         f.write(text)
@@ -423,7 +427,7 @@ def swipl_answers(p: Program, timeout: float = 60.0) -> list[Answers]:
         os.unlink(path)
     if proc.returncode != 0 or "Warning" in proc.stderr or "ERROR" in proc.stderr:
         raise AssertionError(f"swipl failed ({proc.returncode}):\n{proc.stderr}\n{text}")
-    out: list[Answers] = ["no answer line"] * len(p.goals)
+    out: list[Answers] = ["no answer line"] * (len(p.goals) + len(p.checks))
     for line in proc.stdout.splitlines():
         i, status, rest = line.split(" ", 2)
         if status == "ok":
@@ -764,6 +768,10 @@ def programs(draw: Any) -> Program:
         p.goals.append((name, free))
         if len(sorts) > 1 or draw(st.booleans()):
             p.goals.append((name, (_value(draw, sorts[0]), *free[1:])))
+        if len(sorts) > 1 and draw(st.booleans()):  # the last bound, or a repeated variable
+            p.goals.append((name, (*free[:-1], _value(draw, sorts[-1]))))
+        if len(sorts) > 1 and draw(st.booleans()):
+            p.goals.append((name, (free[0], free[0], *free[2:])))
         if len(sorts) > 2:
             p.goals.append((name, (free[0], _value(draw, sorts[1]), free[2])))
         for _ in range(draw(st.integers(0, 3))):
@@ -791,9 +799,23 @@ def _rule(draw: Any, name: str, group: dict[str, tuple[str, ...]],
         b.bound.update(new)
         if draw(st.integers(0, 9)) < (3 if strings_only else 5):
             _extra(b, draw, strings_only, lower, recursive)
+    # a variable only the caller binds, read by a built-in (``p(?x, ?c) :- d(?x), ?c != b``):
+    # a call with the first argument bound must still see it bound (tabling may not widen
+    # the call); a call that leaves it free makes ``<`` raise, in both systems
+    caller_bound = None
+    sorts_here = group[name]
+    if len(sorts_here) > 1 and draw(st.integers(0, 5)) == 0:
+        caller_bound = draw(st.integers(1, len(sorts_here) - 1))
+        c = b.fresh()
+        op = draw(st.sampled_from(("!=", "!=", "==", "<")))
+        b.items.insert(draw(st.integers(0, len(b.items))),
+                       Cmp(op, c, _value(draw, sorts_here[caller_bound])))
     # the head: each column a bound variable of its sort, a list of bound ones, or a constant
-    head = []
-    for s in group[name]:
+    head: list[Any] = []
+    for i, s in enumerate(sorts_here):
+        if i == caller_bound:
+            head.append(c)
+            continue
         fits = b.bound_of((s,) if s != "m" else SORTS)
         r = draw(st.integers(0, 9))
         # (not in a recursive rule: a list that holds the recursive call's answer would grow

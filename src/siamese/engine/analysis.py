@@ -152,12 +152,26 @@ def abstractable(preds: list[Predicate]) -> None:
     ``_abstract``): only when that cannot change what the clauses do. It would when a
     built-in, a negation or a disjunction meets a variable that the call binds and the wider
     call leaves unbound: ``p(?x, ?y) :- d(?x), ?y != b.`` answers ``p(a, c)`` but not
-    ``p(a, _)``, and ``?y < 3`` raises on an unbound ``?y``. A clause is safe when each such
-    goal sees only variables of the first argument, variables bound by an earlier call to a
-    predicate whose answers are all ground, or variables the call does not reach."""
+    ``p(a, _)``, and ``?y < 3`` raises on an unbound ``?y``; or when such a variable is passed
+    on to a predicate that reads it so. A variable stops mattering once a call to a
+    predicate whose answers are all ground has bound it."""
     ground = _ground_answers(preds)
+    # the predicates a call may leave any argument free for (the greatest such set)
+    free_safe = set(preds)
+    changed = True
+    while changed:
+        changed = False
+        for p in preds:
+            if p in free_safe and not all(
+                _safe(cc, _head_slots(cc.head), ground, free_safe) for cc in p.clauses
+            ):
+                free_safe.discard(p)
+                changed = True
     for p in preds:
-        p.abstractable = all(_abstract_safe(cc, ground) for cc in p.clauses)
+        p.abstractable = all(
+            _safe(cc, _head_slots(cc.head[1:]) - _head_slots(cc.head[:1]), ground, free_safe)
+            for cc in p.clauses
+        )
 
 
 def _ground_answers(preds: list[Predicate]) -> set[Predicate]:
@@ -177,15 +191,19 @@ def _ground_answers(preds: list[Predicate]) -> set[Predicate]:
     return out
 
 
-def _abstract_safe(cc: Any, ground: set[Predicate]) -> bool:
-    affected = _head_slots(cc.head[1:]) - _head_slots(cc.head[:1])
+def _safe(cc: Any, affected: set[int], ground: set[Predicate], free_safe: set[Predicate]) -> bool:
+    """Whether the clause does the same when the variables ``affected`` start unbound
+    (instead of bound by the call) as when they start bound, answers filtered afterwards."""
     for g in cc.body:
         slots = _goal_slots(g)
         if g[0] == CALL:
+            if slots & affected:
+                if g[1] not in free_safe:
+                    return False
+                if g[1] not in ground:
+                    affected |= slots  # may stay unbound, or bind others differently
             if g[1] in ground:
-                affected -= slots  # bound to the same values either way
-            elif slots & affected:
-                affected |= slots  # may stay unbound, or bind others differently
+                affected -= slots  # bound, to values the answers are filtered on
         elif slots & affected:
             return False
     return True
