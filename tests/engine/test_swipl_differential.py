@@ -65,7 +65,7 @@ from .differential import (
 )
 
 SEED = 20261202
-CI_EXAMPLES = 250
+CI_EXAMPLES = 500
 
 needs_swipl = pytest.mark.skipif(shutil.which("swipl") is None,
                                  reason="SWI-Prolog (swipl) is not installed")
