@@ -801,13 +801,16 @@ def _rule(draw: Any, name: str, group: dict[str, tuple[str, ...]],
             _extra(b, draw, strings_only, lower, recursive)
     # a variable only the caller binds, read by a built-in (``p(?x, ?c) :- d(?x), ?c != b``):
     # a call with the first argument bound must still see it bound (tabling may not widen
-    # the call); a call that leaves it free makes ``<`` raise, in both systems
+    # the call). Not ``<``, which raises when a call leaves the variable free: whether a call
+    # gets there depends on the order of evaluation (SWI-Prolog completes a ground tabled
+    # call at its first answer, Siamese fills the table), so the two may differ in raising
+    # where neither is wrong. ``!=`` and ``==`` never raise.
     caller_bound = None
     sorts_here = group[name]
     if len(sorts_here) > 1 and draw(st.integers(0, 5)) == 0:
         caller_bound = draw(st.integers(1, len(sorts_here) - 1))
         c = b.fresh()
-        op = draw(st.sampled_from(("!=", "!=", "==", "<")))
+        op = draw(st.sampled_from(("!=", "!=", "==")))
         b.items.insert(draw(st.integers(0, len(b.items))),
                        Cmp(op, c, _value(draw, sorts_here[caller_bound])))
     # the head: each column a bound variable of its sort, a list of bound ones, or a constant
