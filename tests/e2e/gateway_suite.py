@@ -9,6 +9,7 @@ there."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -140,6 +141,39 @@ def stop(proc: subprocess.Popen[Any], signal_stop: Callable[[], None]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(DEADLINE)
+
+
+def gateway_binary(name: str, debian_path: str) -> str:
+    """The gateway's executable; a skip without it (an error in CI, which installs it)."""
+    found = shutil.which(name) or (debian_path if os.path.exists(debian_path) else None)
+    if found is None:
+        if os.environ.get("CI"):
+            raise RuntimeError(f"{name} is missing: .ci/run installs it with apt-get")
+        pytest.skip(f"{name} is not installed (apt-get install {name})", allow_module_level=True)
+    return found
+
+
+StackMaker = Callable[[Path, str], Iterator["Stack"]]
+
+
+def stack_fixtures(make: StackMaker, mode: str) -> tuple[Any, Any, Any]:
+    """The fixtures a gateway's test module provides: ``stack`` (one for the module, in
+    ``mode``: each test counts the upstream's hits from its own start), ``fresh_stack`` (one
+    of its own, for the test that stops the PDP) and ``auto_stack`` (SIAMESE_GATEWAY=auto)."""
+
+    @pytest.fixture(scope="module")
+    def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+        yield from make(tmp_path_factory.mktemp(mode), mode)
+
+    @pytest.fixture
+    def fresh_stack(tmp_path: Path) -> Iterator[Stack]:
+        yield from make(tmp_path, mode)
+
+    @pytest.fixture(scope="module")
+    def auto_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+        yield from make(tmp_path_factory.mktemp(mode + "-auto"), "auto")
+
+    return stack, fresh_stack, auto_stack
 
 
 def listening(port: int, proc: subprocess.Popen[Any]) -> bool:

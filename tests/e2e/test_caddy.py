@@ -7,7 +7,6 @@ temporary directory. The cases are those of every gateway (:class:`GatewaySuite`
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -15,38 +14,24 @@ from pathlib import Path
 
 import pytest
 
-from .gateway_suite import GatewaySuite, Stack, listening, pdp, stop, upstream
+from .gateway_suite import (
+    GatewaySuite,
+    Stack,
+    gateway_binary,
+    listening,
+    pdp,
+    stack_fixtures,
+    stop,
+    upstream,
+)
 from .helpers import free_port, wait_for
 
 ROOT = Path(__file__).parents[2]
 CADDYFILE = ROOT / "deploy" / "caddy" / "Caddyfile"
-CADDY = shutil.which("caddy") or ("/usr/bin/caddy" if os.path.exists("/usr/bin/caddy") else None)
-
-if CADDY is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("caddy is missing: .ci/run installs it with apt-get")
-    pytest.skip("caddy is not installed (apt-get install caddy)", allow_module_level=True)
-
-
-# One stack for the module (each test counts the upstream's hits from its own start); the
-# test that stops the PDP gets a stack of its own.
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    yield from caddy_stack(tmp_path_factory.mktemp("caddy"), "caddy")
-
-
-@pytest.fixture
-def fresh_stack(tmp_path: Path) -> Iterator[Stack]:
-    yield from caddy_stack(tmp_path, "caddy")
-
-
-@pytest.fixture(scope="module")
-def auto_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    yield from caddy_stack(tmp_path_factory.mktemp("caddy-auto"), "auto")
+CADDY = gateway_binary("caddy", "/usr/bin/caddy")
 
 
 def caddy_stack(tmp_path: Path, mode: str) -> Iterator[Stack]:
-    assert CADDY is not None
     with upstream("X-Siamese-Subject") as up, pdp(tmp_path, mode) as (pdp_port, pdp_proc):
         port = free_port()
         home = tmp_path / "caddy"
@@ -71,6 +56,9 @@ def caddy_stack(tmp_path: Path, mode: str) -> Iterator[Stack]:
         finally:
             stop(caddy, lambda: caddy.send_signal(signal.SIGTERM))
 
+
+
+stack, fresh_stack, auto_stack = stack_fixtures(caddy_stack, "caddy")
 
 class TestCaddy(GatewaySuite):
     pass

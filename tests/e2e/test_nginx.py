@@ -5,8 +5,6 @@ those of every gateway (:class:`GatewaySuite`)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -14,38 +12,24 @@ from pathlib import Path
 
 import pytest
 
-from .gateway_suite import GatewaySuite, Stack, listening, pdp, stop, upstream
+from .gateway_suite import (
+    GatewaySuite,
+    Stack,
+    gateway_binary,
+    listening,
+    pdp,
+    stack_fixtures,
+    stop,
+    upstream,
+)
 from .helpers import free_port, wait_for
 
 ROOT = Path(__file__).parents[2]
 TEMPLATE = ROOT / "deploy" / "nginx" / "siamese.conf.template"
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-
-if NGINX is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("nginx is missing: .ci/run installs it with apt-get")
-    pytest.skip("nginx is not installed (apt-get install nginx)", allow_module_level=True)
-
-
-# One stack for the module (each test counts the upstream's hits from its own start); the
-# test that stops the PDP gets a stack of its own.
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    yield from nginx_stack(tmp_path_factory.mktemp("nginx"), "nginx")
-
-
-@pytest.fixture
-def fresh_stack(tmp_path: Path) -> Iterator[Stack]:
-    yield from nginx_stack(tmp_path, "nginx")
-
-
-@pytest.fixture(scope="module")
-def auto_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    yield from nginx_stack(tmp_path_factory.mktemp("nginx-auto"), "auto")
+NGINX = gateway_binary("nginx", "/usr/sbin/nginx")
 
 
 def nginx_stack(tmp_path: Path, mode: str) -> Iterator[Stack]:
-    assert NGINX is not None
     with upstream("X-Subject") as up, pdp(tmp_path, mode) as (pdp_port, pdp_proc):
         nginx_port = free_port()
         conf = (TEMPLATE.read_text()
@@ -70,6 +54,9 @@ def nginx_stack(tmp_path: Path, mode: str) -> Iterator[Stack]:
         finally:
             stop(nginx, lambda: nginx.send_signal(signal.SIGQUIT))
 
+
+
+stack, fresh_stack, auto_stack = stack_fixtures(nginx_stack, "nginx")
 
 class TestNginx(GatewaySuite):
     pass
