@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import PolicySyntaxError
 from .fastpath import analyse_fast
-from .program import BUILTIN, CALL, NOT, OR
+from .program import BUILTIN, CALL, NOT, OR, Slot, TList, TStruct
 
 if TYPE_CHECKING:
     from .program import Predicate, Program
@@ -118,6 +118,7 @@ def analyse(program: Program) -> None:
                 changed = True
     for p in preds:
         p.request_independent = p not in dependent
+    abstractable(preds)
     program.input_paths = input_paths(program)
     analyse_fast(program)
 
@@ -143,3 +144,108 @@ def input_paths(program: Program) -> frozenset[str] | None:
             if not walk(c.body):
                 return None
     return frozenset(paths)
+
+
+def abstractable(preds: list[Predicate]) -> None:
+    """Decide for each predicate whether a call with its first argument bound may be evaluated
+    with every other argument free, its answers then filtered by unification (the solver's
+    ``_abstract``): only when that cannot change what the clauses do. It would when a
+    built-in, a negation or a disjunction meets a variable that the call binds and the wider
+    call leaves unbound: ``p(?x, ?y) :- d(?x), ?y != b.`` answers ``p(a, c)`` but not
+    ``p(a, _)``, and ``?y < 3`` raises on an unbound ``?y``; or when such a variable is passed
+    on to a predicate that reads it so. A variable stops mattering once a call to a
+    predicate whose answers are all ground has bound it."""
+    ground = _ground_answers(preds)
+    # the predicates a call may leave any argument free for (the greatest such set)
+    free_safe = set(preds)
+    changed = True
+    while changed:
+        changed = False
+        for p in preds:
+            if p in free_safe and not all(
+                _safe(cc, _head_slots(cc.head), ground, free_safe) for cc in p.clauses
+            ):
+                free_safe.discard(p)
+                changed = True
+    for p in preds:
+        p.abstractable = all(
+            _safe(cc, _head_slots(cc.head[1:]) - _head_slots(cc.head[:1]), ground, free_safe)
+            for cc in p.clauses
+        )
+
+
+def _ground_answers(preds: list[Predicate]) -> set[Predicate]:
+    """The predicates whose every answer is ground (the greatest such set): every variable
+    of each clause's head occurs in a positive call, at the top of its body, of such a
+    predicate. (Ground facts are rows; a fact with a variable is a clause with no body.)"""
+    out = set(preds)
+    changed = True
+    while changed:
+        changed = False
+        for p in preds:
+            if p in out and not all(
+                _head_slots(cc.head) <= _bound_by_calls(cc.body, out) for cc in p.clauses
+            ):
+                out.discard(p)
+                changed = True
+    return out
+
+
+def _safe(cc: Any, affected: set[int], ground: set[Predicate], free_safe: set[Predicate]) -> bool:
+    """Whether the clause does the same when the variables ``affected`` start unbound
+    (instead of bound by the call) as when they start bound, answers filtered afterwards."""
+    for g in cc.body:
+        slots = _goal_slots(g)
+        if g[0] == CALL:
+            if slots & affected:
+                if g[1] not in free_safe:
+                    return False
+                if g[1] not in ground:
+                    affected |= slots  # may stay unbound, or bind others differently
+            if g[1] in ground:
+                affected -= slots  # bound, to values the answers are filtered on
+        elif slots & affected:
+            return False
+    return True
+
+
+def _bound_by_calls(body: tuple[Any, ...], ground: set[Predicate]) -> set[int]:
+    out: set[int] = set()
+    for g in body:
+        if g[0] == CALL and g[1] in ground:
+            out |= _goal_slots(g)
+    return out
+
+
+def _head_slots(terms: tuple[Any, ...]) -> set[int]:
+    out: set[int] = set()
+    for t in terms:
+        _slots_in(t, out)
+    return out
+
+
+def _goal_slots(g: tuple[Any, ...]) -> set[int]:
+    out: set[int] = set()
+    if g[0] in (CALL, BUILTIN):
+        for t in g[2]:
+            _slots_in(t, out)
+    elif g[0] == NOT:
+        for x in g[1]:
+            out |= _goal_slots(x)
+    elif g[0] == OR:
+        for branch in g[1]:
+            for x in branch:
+                out |= _goal_slots(x)
+    return out
+
+
+def _slots_in(t: Any, out: set[int]) -> None:
+    tt = type(t)
+    if tt is Slot:
+        out.add(t.i)
+    elif tt is TList:
+        for x in t.items:
+            _slots_in(x, out)
+    elif tt is TStruct:
+        for x in t.args:
+            _slots_in(x, out)

@@ -229,9 +229,13 @@ def b_member(q: Any, args: tuple[Any, ...]) -> bool | Iterator[None]:
         return False
     xv = deref(x)
     tx = type(xv)
-    if tx is str or tx is int or tx is float:
-        # a bound atom: a plain membership test, no choicepoint
-        return any(same_value(xv, item) for item in lst)
+    # a bound atom: a plain membership test, no choicepoint -- unless an item is an unbound
+    # variable, which the atom binds (one solution per such item). Items of a list a rule
+    # wrote (``?x in [?y, ?z]``) are variables: compare their values.
+    if (tx is str or tx is int or tx is float) and not any(
+        type(item) is Var and type(deref(item)) is Var for item in lst
+    ):
+        return any(same_value(xv, deref(item)) for item in lst)
     return _enumerate(q, x, lst)
 
 

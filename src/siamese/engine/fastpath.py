@@ -101,8 +101,8 @@ def _compilable(cc: CompiledClause, strs: set[Predicate]) -> bool:
         if p not in strs:
             return False
         if p.tabled:
-            if not p.request_independent or len(g[2]) >= 16:  # see _table_key
-                return False
+            if not p.request_independent or not p.abstractable or len(g[2]) >= 16:
+                return False  # see _table_key and _abstract (which _tabled_key mirrors)
         elif p.clauses:
             return False
         if not all(type(a) is Slot or type(a) is str for a in g[2]):

@@ -103,6 +103,7 @@ class Predicate:
     """All clauses of one name/arity: ground facts (``rows``) first, then ``clauses`` in order."""
 
     __slots__ = (
+        "abstractable",
         "arity",
         "by_mask",
         "clauses",
@@ -139,6 +140,9 @@ class Predicate:
         # every clause compiled, or ruled out by a head constant (see fastpath.analyse_fast)
         self.compiled = False
         self.request_independent = True
+        # a tabled call with its first argument bound may be evaluated with the others free
+        # (see solver._abstract and analysis.abstractable)
+        self.abstractable = False
         self.defined = False
 
     @property

@@ -634,7 +634,8 @@ class Query:
                     args = goal[2]
                     if pred.tabled and op == CALL:
                         targs = (
-                            _abstract(args) if pred.request_independent and len(args) > 1
+                            _abstract(args)
+                            if pred.request_independent and pred.abstractable and len(args) > 1
                             else args
                         )
                         key = (pred, _table_key(targs))

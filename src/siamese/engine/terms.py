@@ -151,7 +151,7 @@ def unify(a: Term, b: Term, trail: list[Var]) -> bool:
     """Unify two terms, recording bindings on ``trail``.
 
     On failure the bindings made by this call are undone, so the caller's state is
-    exactly as before. No occurs check (as in Prolog).
+    exactly as before. With the occurs check (see :func:`_occurs`): no cyclic terms.
     """
     mark = len(trail)
     if _unify(a, b, trail):
@@ -176,10 +176,14 @@ def _unify(a: Term, b: Term, trail: list[Var]) -> bool:
     ta = type(a)
     tb = type(b)
     if ta is Var:
+        if (tb is tuple or tb is Struct) and _occurs(a, b):
+            return False
         a.ref = b
         trail.append(a)
         return True
     if tb is Var:
+        if (ta is tuple or ta is Struct) and _occurs(b, a):
+            return False
         b.ref = a
         trail.append(b)
         return True
@@ -202,6 +206,29 @@ def _unify(a: Term, b: Term, trail: list[Var]) -> bool:
     if tb is tuple or tb is Struct:
         return False
     return same_value(a, b)
+
+
+def _occurs(v: Var, t: Term) -> bool:
+    """Whether the unbound variable ``v`` occurs in ``t``: the occurs check. Binding ``v`` to
+    such a term would make it cyclic (``?x == f(?x)``), which no term walker (printing,
+    hashing, tables) could finish, so that unification fails instead. Only compound terms
+    are checked: binding a variable to an atom, the common case, costs nothing more."""
+    stack = [t]
+    while stack:
+        t = stack.pop()
+        while type(t) is Var:
+            r = t.ref
+            if r is UNBOUND:
+                break
+            t = r
+        tt = type(t)
+        if t is v:
+            return True
+        if tt is tuple:
+            stack.extend(t)
+        elif tt is Struct:
+            stack.extend(t.args)
+    return False
 
 
 def resolve(t: Term) -> Term:
