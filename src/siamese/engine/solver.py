@@ -284,9 +284,10 @@ def _ground_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
 _FREE = [tuple(var_key(i) for i in range(n)) for n in range(16)]
 
 
-def _table_key(args: tuple[Any, ...], limit: int) -> tuple[Any, ...]:
-    """The variant key of a tabled call, with fast paths for the two common shapes:
-    every argument an atom, or the first an atom and the others distinct free variables."""
+def _table_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The variant key of a tabled call in the two common shapes (else None: the caller
+    walks the call with :func:`variant_key`): every argument an atom, or the first an atom
+    and the others distinct free variables."""
     k = _ground_key(args)
     if k is not None:
         return k
@@ -298,7 +299,7 @@ def _table_key(args: tuple[Any, ...], limit: int) -> tuple[Any, ...]:
             rest = [deref(a) for a in args[1:]]
             if all(type(v) is Var for v in rest) and len(set(map(id, rest))) == n - 1:
                 return (key_value(a0),) + _FREE[n - 1]
-    return variant_key(args, limit)
+    return None
 
 
 def _abstract(args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -652,7 +653,11 @@ class Query:
                             if pred.request_independent and pred.abstractable and len(args) > 1
                             else args
                         )
-                        key = (pred, _table_key(targs, self.limits.max_term_nodes))
+                        tkey = _table_key(targs)
+                        if tkey is None:
+                            tkey = variant_key(targs, self.limits.max_term_nodes)
+                            self.next_check = 0  # a walk of any size: the clock is read next
+                        key = (pred, tkey)
                         table = self._find_table(pred, key)
                         if table is None:  # not computed yet: no generator for the common case
                             table = yield from self._table_for(node, events, key, targs)
@@ -941,6 +946,7 @@ class Query:
         mapping: dict[Var, Var] = {}
         lim = self.limits.max_term_nodes
         t = Table(pred, key, tuple([copy_term(a, mapping, lim) for a in args]), self.proofs)
+        self.next_check = 0  # as after any walk of a term: the clock is read at the next step
         ev.tables[key] = t
         ev.work.append((None, None, t))
         return t
@@ -1033,6 +1039,7 @@ class Query:
         atomic = k is not None
         if k is None:
             k = variant_key(ans, lim)
+            self.next_check = 0  # a walk of any size: the clock is read at the next step
         if k in t.seen:
             return
         t.seen.add(k)
