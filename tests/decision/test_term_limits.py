@@ -46,3 +46,16 @@ async def test_another_task_runs_while_it_is_decided() -> None:
     out = await asyncio.wait_for(task, timeout=60)
     assert not out.allowed
     assert seen_before_the_end == [True]
+
+
+async def test_an_allow_through_a_built_term_denies_naming_the_limit() -> None:
+    """The rule allows, but its explanation holds a term of 2^40 leaves: printing it is
+    refused, and a decision that cannot be explained denies."""
+    n = 40
+    xs = ", ".join(f"d(?x{i}, ?x{i + 1})" for i in range(n))
+    ys = ", ".join(f"d(?y{i}, ?y{i + 1})" for i in range(n))
+    text = (f"d(?x, f(?x, ?x)).\n"
+            f"allow(?u, ?a, ?r) :- a == ?x0, a == ?y0, {xs}, {ys}, ?x{n} == ?y{n}.\n")
+    out = await Authorizer().evaluate(policy(text), Request.simple("u", "read", "r"))
+    assert not out.allowed
+    assert "max_term_nodes" in out.reason

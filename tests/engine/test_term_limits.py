@@ -111,3 +111,25 @@ def test_the_occurs_check_visits_a_shared_node_once() -> None:
     assert unify(x, dag(60), trail)  # no x inside: bound
     y = Var("y")
     assert not unify(y, dag(60, y), [])
+
+
+def test_two_shared_terms_unify_and_compare_pair_by_pair() -> None:
+    """Two terms built apart by the same doubling rule: each pair of subterms is unified
+    (compared) once, so this ends although each tree has 2^60 leaves."""
+    trail: list[Var] = []
+    assert unify(dag(60), dag(60), trail)
+    assert not unify(dag(60), dag(60, "b"), trail)
+    x = Var("x")
+    assert unify(dag(60, x), dag(60, "b"), trail)
+    assert x.ref == "b"
+    assert dag(60) == dag(60)
+    assert dag(60) != dag(60, "b")
+
+
+def test_a_rule_comparing_two_built_terms_ends() -> None:
+    n = 40
+    xs = ", ".join(f"d(?x{i}, ?x{i + 1})" for i in range(n))
+    ys = ", ".join(f"d(?y{i}, ?y{i + 1})" for i in range(n))
+    e = engine(f"d(?x, f(?x, ?x)).\n"
+               f"p(?r) :- a == ?x0, a == ?y0, {xs}, {ys}, ?x{n} == ?y{n}, ?r == yes.\n")
+    assert e.solve("p(?r)") == [{"?r": "yes"}]

@@ -80,9 +80,7 @@ class Struct:
             return True
         if type(other) is not Struct:
             return NotImplemented
-        return self.name == other.name and len(self.args) == len(other.args) and all(
-            same_value(a, b) for a, b in zip(self.args, other.args)
-        )
+        return _same_compound(self, other)
 
     def __hash__(self) -> int:
         h = self._hash
@@ -156,7 +154,9 @@ def same_value(a: Any, b: Any) -> bool:
         return ta is tb and a == b
     if (ta is bool) is not (tb is bool):
         return False
-    if ta is tuple or ta is Struct or ta is JsonMap:
+    if ta is tuple or ta is Struct:
+        return _same_compound(a, b)
+    if ta is JsonMap:
         return a == b and _deep_same(a, b)
     return bool(a == b)
 
@@ -164,6 +164,37 @@ def same_value(a: Any, b: Any) -> bool:
 def _deep_same(a: Any, b: Any) -> bool:
     if type(a) is tuple and type(b) is tuple:
         return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    return True
+
+
+def _same_compound(a: Any, b: Any) -> bool:
+    """``same_value`` of a list or compound term: each pair of subterms compared once (a
+    term a rule built by doubling shares its subterms: its tree is exponentially larger)."""
+    seen: set[tuple[int, int]] = set()
+    stack = [(a, b)]
+    while stack:
+        a, b = stack.pop()
+        if a is b:
+            continue
+        ta = type(a)
+        tb = type(b)
+        if ta is tuple or ta is Struct:
+            if tb is not ta:
+                return False
+            if ta is Struct:
+                if a.name != b.name:
+                    return False
+                a = a.args
+                b = b.args
+            if len(a) != len(b):
+                return False
+            pair = (id(a), id(b))
+            if pair in seen:
+                continue
+            seen.add(pair)
+            stack.extend(zip(a, b))
+        elif tb is tuple or tb is Struct or not same_value(a, b):
+            return False
     return True
 
 
@@ -180,7 +211,11 @@ def unify(a: Term, b: Term, trail: list[Var]) -> bool:
     return False
 
 
-def _unify(a: Term, b: Term, trail: list[Var]) -> bool:
+def _unify(a: Term, b: Term, trail: list[Var], seen: set[tuple[int, int]] | None = None) -> bool:
+    """``seen``: the pairs of compound terms of two or more arguments already unified by
+    this call. Bindings only grow during a call, so a pair met again (a subterm shared, as
+    in a term a rule built by doubling) is unified already: each pair is walked once, and
+    two such terms unify in time linear in their distinct nodes, not in their trees."""
     while type(a) is Var:
         r = a.ref
         if r is UNBOUND:
@@ -212,15 +247,29 @@ def _unify(a: Term, b: Term, trail: list[Var]) -> bool:
     if ta is tuple:
         if tb is not tuple or len(a) != len(b):
             return False
+        if len(a) > 1:
+            if seen is None:
+                seen = set()
+            pair = (id(a), id(b))  # both alive (reachable from the roots) during the call
+            if pair in seen:
+                return True
+            seen.add(pair)
         for x, y in zip(a, b):  # noqa: SIM110 - all(<genexpr>) adds a frame per nesting level
-            if not _unify(x, y, trail):
+            if not _unify(x, y, trail, seen):
                 return False
         return True
     if ta is Struct:
         if tb is not Struct or a.name != b.name or len(a.args) != len(b.args):
             return False
+        if len(a.args) > 1:
+            if seen is None:
+                seen = set()
+            pair = (id(a), id(b))
+            if pair in seen:
+                return True
+            seen.add(pair)
         for x, y in zip(a.args, b.args):  # noqa: SIM110 - as above: no genexpr in the unifier
-            if not _unify(x, y, trail):
+            if not _unify(x, y, trail, seen):
                 return False
         return True
     if tb is tuple or tb is Struct:
