@@ -133,3 +133,10 @@ def test_a_rule_comparing_two_built_terms_ends() -> None:
     e = engine(f"d(?x, f(?x, ?x)).\n"
                f"p(?r) :- a == ?x0, a == ?y0, {xs}, {ys}, ?x{n} == ?y{n}, ?r == yes.\n")
     assert e.solve("p(?r)") == [{"?r": "yes"}]
+
+
+def test_arithmetic_on_a_shared_expression_computes_each_node_once() -> None:
+    n = 40
+    xs = ", ".join(f"d(?x{i}, ?x{i + 1})" for i in range(n))
+    e = engine(f"d(?x, '+'(?x, ?x)).\np(?v) :- 1 == ?x0, {xs}, ?v is ?x{n}.\n")
+    assert e.solve("p(?v)") == [{"?v": 2**n}]
