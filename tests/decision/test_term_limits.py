@@ -59,3 +59,14 @@ async def test_an_allow_through_a_built_term_denies_naming_the_limit() -> None:
     out = await Authorizer().evaluate(policy(text), Request.simple("u", "read", "r"))
     assert not out.allowed
     assert "max_term_nodes" in out.reason
+
+
+async def test_a_built_term_as_a_response_header_denies_naming_the_limit() -> None:
+    n = 40
+    xs = ", ".join(f"d(?x{i}, ?x{i + 1})" for i in range(n))
+    text = (f"d(?x, f(?x, ?x)).\nallow(?u, ?a, ?r).\n"
+            f"response_header(x, ?v) :- a == ?x0, {xs}, ?v == ?x{n}.\n")
+    req = Request.simple("u", "read", "r")
+    out = await Authorizer().evaluate(policy(text), req, gateway=True)
+    assert not out.allowed
+    assert "max_term_nodes" in out.reason
