@@ -127,13 +127,21 @@ def evaluate(t: Any, max_bits: int, memo: dict[int, Any] | None = None) -> Any:
             if type(v) in (tuple, str, JsonMap):
                 return len(v)
             raise EvaluationError(f"len of {format_term(v)}")
+        args = t.args
+        if len(args) == 2:  # the common case, two numbers: nothing shared below
+            a = deref(args[0])
+            b = deref(args[1])
+            ta = type(a)
+            tb = type(b)
+            if (ta is int or ta is float) and (tb is int or tb is float):
+                return _apply(t, [a, b], max_bits)
         if memo is None:
             memo = {}
         else:
             r = memo.get(id(t))  # t is alive (reachable from the root) during the call
             if r is not None:
                 return r
-        r = _apply(t, [evaluate(a, max_bits, memo) for a in t.args], max_bits)
+        r = _apply(t, [evaluate(a, max_bits, memo) for a in args], max_bits)
         memo[id(t)] = r
         return r
     raise EvaluationError(f"not a number: {format_term(t)}")

@@ -241,9 +241,10 @@ def variant_key(args: tuple[Any, ...], limit: int = MAX_TERM_NODES) -> tuple[Any
     """The call with its unbound variables numbered by first occurrence (a call *variant*).
     Raises LimitExceeded("max_term_nodes") past ``limit`` nodes in all."""
     seen: dict[Var, _VarKey] = {}
-    left = [limit]
+    left = limit
 
     def k(t: Any) -> Any:
+        nonlocal left
         t = deref(t)
         tt = type(t)
         if tt is Var:
@@ -252,13 +253,13 @@ def variant_key(args: tuple[Any, ...], limit: int = MAX_TERM_NODES) -> tuple[Any
                 vk = seen[t] = var_key(len(seen))
             return vk
         if tt is tuple:
-            left[0] -= len(t) + _COMPOUND
-            if left[0] < 0:
+            left -= len(t) + _COMPOUND
+            if left < 0:
                 raise too_big(limit, "a call or answer")
             return tuple([k(x) for x in t])
         if tt is Struct:
-            left[0] -= len(t.args) + _COMPOUND
-            if left[0] < 0:
+            left -= len(t.args) + _COMPOUND
+            if left < 0:
                 raise too_big(limit, "a call or answer")
             return ("$struct", t.name, tuple([k(x) for x in t.args]))
         return key_value(t)
