@@ -1,7 +1,7 @@
 """``siamese serve`` as a real process, against the runaway policies of the security review
-(finding 5): a table fixpoint over a long chain, a regex bomb and string doubling. Each ends
-in a deny naming the limit or the refusal; meanwhile ``/health`` and cheap decisions answer,
-and the server's memory stays bounded."""
+(finding 5): a table fixpoint over a long chain, a regex bomb, string doubling and a term
+doubling by sharing its subterms. Each ends in a deny naming the limit or the refusal;
+meanwhile ``/health`` and cheap decisions answer, and the server's memory stays bounded."""
 
 from __future__ import annotations
 
@@ -38,6 +38,12 @@ allow(?u, grow, ?r) :- dbl(a, ?s), ?s == b.
 sq(?x, ?x).
 sq(?x, ?r) :- ?y is ?x * ?x, sq(?y, ?r).
 allow(?u, square, ?r) :- sq(3, ?x), ?x == 0.
+
+# a term doubling at each step with no built-in: h shares its argument (2^40 leaves)
+tg(0, ?x, ?x).
+tg(?n, ?x, ?y) :- ?n > 0, ?m is ?n - 1, th(?x, ?z), tg(?m, ?z, ?y).
+th(?x, f(?x, ?x)).
+allow(?u, terms, ?r) :- tg(40, a, ?y), ?y == b.
 """
 
 
@@ -108,6 +114,7 @@ def test_a_runaway_fixpoint_leaves_the_server_answering(
     [
         ("grow", {}, "denied: limit exceeded (max_string_chars)", "max_string_chars"),
         ("square", {}, "denied: limit exceeded (max_int_bits)", "max_int_bits"),
+        ("terms", {}, "denied: limit exceeded (max_term_nodes)", "max_term_nodes"),
     ],
 )
 def test_doubling_values_deny_naming_the_limit(

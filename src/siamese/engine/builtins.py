@@ -106,10 +106,12 @@ def _too_big(name: str, a: int, b: int, max_bits: int) -> LimitExceeded:
     )
 
 
-def evaluate(t: Any, max_bits: int) -> Any:
+def evaluate(t: Any, max_bits: int, memo: dict[int, Any] | None = None) -> Any:
     """The value of an arithmetic expression (Structs named + - * / // % abs min max len).
     No integer it makes has more than ``max_bits`` bits: a product is refused before it is
-    computed (squaring a number a few times would otherwise hold the server for seconds)."""
+    computed (squaring a number a few times would otherwise hold the server for seconds).
+    ``memo``: the values of the subexpressions met so far, by identity, so a subexpression
+    shared (as in a term a rule built by doubling: 2^n nodes as a tree) is computed once."""
     t = deref(t)
     tt = type(t)
     if tt is int or tt is float:
@@ -125,43 +127,63 @@ def evaluate(t: Any, max_bits: int) -> Any:
             if type(v) in (tuple, str, JsonMap):
                 return len(v)
             raise EvaluationError(f"len of {format_term(v)}")
-        vals = [evaluate(a, max_bits) for a in t.args]
-        try:
-            if name == "abs" and len(vals) == 1:
-                return abs(vals[0])
-            if name == "min" and vals:
-                return min(vals)
-            if name == "max" and vals:
-                return max(vals)
-            if len(vals) != 2:
-                raise EvaluationError(f"'{name}' takes two operands")
-            a, b = vals
-            if name == "+":
-                r = a + b
-            elif name == "-":
-                r = a - b
-            elif name == "*":
-                # the product has at least bits(a) + bits(b) - 1 bits: refuse it uncomputed
-                if (type(a) is int and type(b) is int
-                        and a.bit_length() + b.bit_length() > max_bits + 1):
-                    raise _too_big(name, a, b, max_bits)
-                r = a * b
-            elif name == "/":
-                if type(a) is int and type(b) is int and b and a % b == 0:
-                    return a // b  # exact (a float quotient loses digits of large integers)
-                return a / b
-            elif name == "//":
-                return a // b
-            else:
-                return a % b
-        except ZeroDivisionError:
-            raise EvaluationError(f"division by zero in {format_term(t)}") from None
-        except OverflowError:  # an integer too large for a float
-            raise EvaluationError(f"'{name}': a number too large for a float") from None
-        if type(r) is int and r.bit_length() > max_bits:
-            raise _too_big(name, a, b, max_bits)
+        args = t.args
+        if len(args) == 2:  # the common case, two numbers: nothing shared below
+            a = deref(args[0])
+            b = deref(args[1])
+            ta = type(a)
+            tb = type(b)
+            if (ta is int or ta is float) and (tb is int or tb is float):
+                return _apply(t, [a, b], max_bits)
+        if memo is None:
+            memo = {}
+        else:
+            r = memo.get(id(t))  # t is alive (reachable from the root) during the call
+            if r is not None:
+                return r
+        r = _apply(t, [evaluate(a, max_bits, memo) for a in args], max_bits)
+        memo[id(t)] = r
         return r
     raise EvaluationError(f"not a number: {format_term(t)}")
+
+
+def _apply(t: Struct, vals: list[Any], max_bits: int) -> Any:
+    name = t.name
+    try:
+        if name == "abs" and len(vals) == 1:
+            return abs(vals[0])
+        if name == "min" and vals:
+            return min(vals)
+        if name == "max" and vals:
+            return max(vals)
+        if len(vals) != 2:
+            raise EvaluationError(f"'{name}' takes two operands")
+        a, b = vals
+        if name == "+":
+            r = a + b
+        elif name == "-":
+            r = a - b
+        elif name == "*":
+            # the product has at least bits(a) + bits(b) - 1 bits: refuse it uncomputed
+            if (type(a) is int and type(b) is int
+                    and a.bit_length() + b.bit_length() > max_bits + 1):
+                raise _too_big(name, a, b, max_bits)
+            r = a * b
+        elif name == "/":
+            if type(a) is int and type(b) is int and b and a % b == 0:
+                return a // b  # exact (a float quotient loses digits of large integers)
+            return a / b
+        elif name == "//":
+            return a // b
+        else:
+            return a % b
+    except ZeroDivisionError:
+        raise EvaluationError(f"division by zero in {format_term(t)}") from None
+    except OverflowError:  # an integer too large for a float
+        raise EvaluationError(f"'{name}': a number too large for a float") from None
+    if type(r) is int and r.bit_length() > max_bits:
+        raise _too_big(name, a, b, max_bits)
+    return r
 
 
 def _maybe_eval(t: Any, max_bits: int) -> Any:

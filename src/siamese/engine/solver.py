@@ -49,6 +49,8 @@ from .program import (
 )
 from .proof import MAX_PROOF_DEPTH, ProofNode, WhyNot, shorten
 from .terms import (
+    _COMPOUND,
+    MAX_TERM_NODES,
     UNBOUND,
     Struct,
     Var,
@@ -59,6 +61,7 @@ from .terms import (
     format_term,
     is_ground,
     resolve,
+    too_big,
     undo,
     unify,
 )
@@ -82,6 +85,9 @@ class Limits:
     max_list_items: int = 100_000  # items of one list
     max_int_bits: int = 4096  # bits of one integer (a product is refused uncomputed)
     max_made: int = 10_000_000  # characters and list items made by one query's built-ins
+    # nodes of one term as a tree, for the walks that key, copy, resolve and print terms:
+    # a rule can build a term that shares its subterms and doubles at each step
+    max_term_nodes: int = MAX_TERM_NODES
 
 
 class _Signal:
@@ -231,11 +237,14 @@ def var_key(i: int) -> _VarKey:
     return _VAR_KEYS[i]
 
 
-def variant_key(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The call with its unbound variables numbered by first occurrence (a call *variant*)."""
+def variant_key(args: tuple[Any, ...], limit: int = MAX_TERM_NODES) -> tuple[Any, ...]:
+    """The call with its unbound variables numbered by first occurrence (a call *variant*).
+    Raises LimitExceeded("max_term_nodes") past ``limit`` nodes in all."""
     seen: dict[Var, _VarKey] = {}
+    left = limit
 
     def k(t: Any) -> Any:
+        nonlocal left
         t = deref(t)
         tt = type(t)
         if tt is Var:
@@ -244,8 +253,14 @@ def variant_key(args: tuple[Any, ...]) -> tuple[Any, ...]:
                 vk = seen[t] = var_key(len(seen))
             return vk
         if tt is tuple:
+            left -= len(t) + _COMPOUND
+            if left < 0:
+                raise too_big(limit, "a call or answer")
             return tuple([k(x) for x in t])
         if tt is Struct:
+            left -= len(t.args) + _COMPOUND
+            if left < 0:
+                raise too_big(limit, "a call or answer")
             return ("$struct", t.name, tuple([k(x) for x in t.args]))
         return key_value(t)
 
@@ -270,9 +285,10 @@ def _ground_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
 _FREE = [tuple(var_key(i) for i in range(n)) for n in range(16)]
 
 
-def _table_key(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The variant key of a tabled call, with fast paths for the two common shapes:
-    every argument an atom, or the first an atom and the others distinct free variables."""
+def _table_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The variant key of a tabled call in the two common shapes (else None: the caller
+    walks the call with :func:`variant_key`): every argument an atom, or the first an atom
+    and the others distinct free variables."""
     k = _ground_key(args)
     if k is not None:
         return k
@@ -284,7 +300,7 @@ def _table_key(args: tuple[Any, ...]) -> tuple[Any, ...]:
             rest = [deref(a) for a in args[1:]]
             if all(type(v) is Var for v in rest) and len(set(map(id, rest))) == n - 1:
                 return (key_value(a0),) + _FREE[n - 1]
-    return variant_key(args)
+    return None
 
 
 def _abstract(args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -638,7 +654,11 @@ class Query:
                             if pred.request_independent and pred.abstractable and len(args) > 1
                             else args
                         )
-                        key = (pred, _table_key(targs))
+                        tkey = _table_key(targs)
+                        if tkey is None:
+                            tkey = variant_key(targs, self.limits.max_term_nodes)
+                            self.next_check = 0  # a walk of any size: the clock is read next
+                        key = (pred, tkey)
                         table = self._find_table(pred, key)
                         if table is None:  # not computed yet: no generator for the common case
                             table = yield from self._table_for(node, events, key, targs)
@@ -925,7 +945,9 @@ class Query:
         self, ev: _Evaluation, pred: Predicate, key: Any, args: tuple[Any, ...]
     ) -> Table:
         mapping: dict[Var, Var] = {}
-        t = Table(pred, key, tuple([copy_term(a, mapping) for a in args]), self.proofs)
+        lim = self.limits.max_term_nodes
+        t = Table(pred, key, tuple([copy_term(a, mapping, lim) for a in args]), self.proofs)
+        self.next_check = 0  # as after any walk of a term: the clock is read at the next step
         ev.tables[key] = t
         ev.work.append((None, None, t))
         return t
@@ -1004,6 +1026,7 @@ class Query:
 
     def _answer(self, goal: tuple[Any, ...], events: Any) -> None:
         t: Table = goal[1]
+        lim = self.limits.max_term_nodes
         vals = []
         for a in goal[2]:
             while type(a) is Var:
@@ -1011,12 +1034,13 @@ class Query:
                 if r is UNBOUND:
                     break
                 a = r
-            vals.append(a if type(a) is str else resolve(a))
+            vals.append(a if type(a) is str else resolve(a, lim))
         ans = tuple(vals)
         k = _ground_key(ans)
         atomic = k is not None
         if k is None:
-            k = variant_key(ans)
+            k = variant_key(ans, lim)
+            self.next_check = 0  # a walk of any size: the clock is read at the next step
         if k in t.seen:
             return
         t.seen.add(k)
@@ -1026,9 +1050,9 @@ class Query:
                 self.limits.max_solutions,
                 f"answers of {t.pred.name}/{t.pred.arity}",
             )
-        if not atomic and not all(is_ground(a) for a in ans):
+        if not atomic and not all(is_ground(a, lim) for a in ans):
             mapping: dict[Var, Var] = {}
-            ans = tuple([copy_term(a, mapping) for a in ans])
+            ans = tuple([copy_term(a, mapping, lim) for a in ans])
             t.ground = False
         t.answers.append(ans)
         if t.proofs is not None:

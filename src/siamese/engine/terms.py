@@ -18,7 +18,10 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
+from .errors import LimitExceeded
+
 __all__ = [
+    "MAX_TERM_NODES",
     "UNBOUND",
     "JsonMap",
     "Struct",
@@ -77,9 +80,7 @@ class Struct:
             return True
         if type(other) is not Struct:
             return NotImplemented
-        return self.name == other.name and len(self.args) == len(other.args) and all(
-            same_value(a, b) for a, b in zip(self.args, other.args)
-        )
+        return _same_compound(self, other)
 
     def __hash__(self) -> int:
         h = self._hash
@@ -105,6 +106,23 @@ class JsonMap(dict):
 
 
 Term = Any  # str | int | float | bool | tuple | Struct | JsonMap | Var
+
+# The most nodes (atoms, lists, compound terms; a bound variable counts as its value) a
+# term may have as a tree, for every walker that copies, keys, compares or prints one. A
+# rule can build a term that shares its subterms, ``h(?x, f(?x, ?x))`` called n times, in
+# n steps: its tree has 2^n leaves, and a walk of it would never end. Such a walk raises
+# LimitExceeded("max_term_nodes") instead (Limits.max_term_nodes in the solver). The bound
+# leaves room for any value a request can carry: a 1 MB JSON body has at most about
+# 500,000 values.
+MAX_TERM_NODES = 1_000_000
+# an atom counts 1, a list or a compound term 10 (1 as an item of its parent, + _COMPOUND):
+# a walk spends about ten times longer on one, so a bound on the count is a bound on time,
+# and input lists of atoms (flat, cheap to walk) get the most room
+_COMPOUND = 9
+
+
+def too_big(limit: int, what: str = "a term") -> LimitExceeded:
+    return LimitExceeded("max_term_nodes", limit, f"{what} with more nodes (a term built by rules)")
 
 
 def deref(t: Term) -> Term:
@@ -136,7 +154,9 @@ def same_value(a: Any, b: Any) -> bool:
         return ta is tb and a == b
     if (ta is bool) is not (tb is bool):
         return False
-    if ta is tuple or ta is Struct or ta is JsonMap:
+    if ta is tuple or ta is Struct:
+        return _same_compound(a, b)
+    if ta is JsonMap:
         return a == b and _deep_same(a, b)
     return bool(a == b)
 
@@ -144,6 +164,37 @@ def same_value(a: Any, b: Any) -> bool:
 def _deep_same(a: Any, b: Any) -> bool:
     if type(a) is tuple and type(b) is tuple:
         return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    return True
+
+
+def _same_compound(a: Any, b: Any) -> bool:
+    """``same_value`` of a list or compound term: each pair of subterms compared once (a
+    term a rule built by doubling shares its subterms: its tree is exponentially larger)."""
+    seen: set[tuple[int, int]] = set()
+    stack = [(a, b)]
+    while stack:
+        a, b = stack.pop()
+        if a is b:
+            continue
+        ta = type(a)
+        tb = type(b)
+        if ta is tuple or ta is Struct:
+            if tb is not ta:
+                return False
+            if ta is Struct:
+                if a.name != b.name:
+                    return False
+                a = a.args
+                b = b.args
+            if len(a) != len(b):
+                return False
+            pair = (id(a), id(b))
+            if pair in seen:
+                continue
+            seen.add(pair)
+            stack.extend(zip(a, b))
+        elif tb is tuple or tb is Struct or not same_value(a, b):
+            return False
     return True
 
 
@@ -160,7 +211,11 @@ def unify(a: Term, b: Term, trail: list[Var]) -> bool:
     return False
 
 
-def _unify(a: Term, b: Term, trail: list[Var]) -> bool:
+def _unify(a: Term, b: Term, trail: list[Var], seen: set[tuple[int, int]] | None = None) -> bool:
+    """``seen``: the pairs of compound terms of two or more arguments already unified by
+    this call. Bindings only grow during a call, so a pair met again (a subterm shared, as
+    in a term a rule built by doubling) is unified already: each pair is walked once, and
+    two such terms unify in time linear in their distinct nodes, not in their trees."""
     while type(a) is Var:
         r = a.ref
         if r is UNBOUND:
@@ -192,15 +247,29 @@ def _unify(a: Term, b: Term, trail: list[Var]) -> bool:
     if ta is tuple:
         if tb is not tuple or len(a) != len(b):
             return False
+        if len(a) > 1:
+            if seen is None:
+                seen = set()
+            pair = (id(a), id(b))  # both alive (reachable from the roots) during the call
+            if pair in seen:
+                return True
+            seen.add(pair)
         for x, y in zip(a, b):  # noqa: SIM110 - all(<genexpr>) adds a frame per nesting level
-            if not _unify(x, y, trail):
+            if not _unify(x, y, trail, seen):
                 return False
         return True
     if ta is Struct:
         if tb is not Struct or a.name != b.name or len(a.args) != len(b.args):
             return False
+        if len(a.args) > 1:
+            if seen is None:
+                seen = set()
+            pair = (id(a), id(b))
+            if pair in seen:
+                return True
+            seen.add(pair)
         for x, y in zip(a.args, b.args):  # noqa: SIM110 - as above: no genexpr in the unifier
-            if not _unify(x, y, trail):
+            if not _unify(x, y, trail, seen):
                 return False
         return True
     if tb is tuple or tb is Struct:
@@ -212,8 +281,11 @@ def _occurs(v: Var, t: Term) -> bool:
     """Whether the unbound variable ``v`` occurs in ``t``: the occurs check. Binding ``v`` to
     such a term would make it cyclic (``?x == f(?x)``), which no term walker (printing,
     hashing, tables) could finish, so that unification fails instead. Only compound terms
-    are checked: binding a variable to an atom, the common case, costs nothing more."""
+    are checked: binding a variable to an atom, the common case, costs nothing more. Each
+    compound node is visited once, so a term that shares its subterms (a DAG, exponentially
+    larger as a tree) is checked in time linear in its distinct nodes."""
     stack = [t]
+    seen: set[int] = set()
     while stack:
         t = stack.pop()
         while type(t) is Var:
@@ -221,41 +293,81 @@ def _occurs(v: Var, t: Term) -> bool:
             if r is UNBOUND:
                 break
             t = r
-        tt = type(t)
         if t is v:
             return True
-        if tt is tuple:
-            stack.extend(t)
-        elif tt is Struct:
-            stack.extend(t.args)
+        tt = type(t)
+        if tt is tuple or tt is Struct:
+            i = id(t)  # the term is alive (reachable from the root) while it is walked
+            if i in seen:
+                continue
+            seen.add(i)
+            stack.extend(t if tt is tuple else t.args)
     return False
 
 
-def resolve(t: Term) -> Term:
-    """The term with every bound variable replaced by its value (unbound ones stay)."""
-    t = deref(t)
+def resolve(t: Term, limit: int = MAX_TERM_NODES) -> Term:
+    """The term with every bound variable replaced by its value (unbound ones stay).
+    Raises LimitExceeded("max_term_nodes") for a term of more than ``limit`` nodes."""
+    while type(t) is Var:
+        r = t.ref
+        if r is UNBOUND:
+            return t
+        t = r
     tt = type(t)
-    if tt is tuple:
-        return tuple(resolve(x) for x in t)
-    if tt is Struct:
-        return Struct(t.name, tuple(resolve(x) for x in t.args))
+    if tt is tuple or tt is Struct:
+        return _resolve(t, [limit], limit)
     return t
 
 
-def is_ground(t: Term) -> bool:
-    t = deref(t)
-    tt = type(t)
-    if tt is Var:
-        return False
-    if tt is tuple:
-        return all(is_ground(x) for x in t)
-    if tt is Struct:
-        return all(is_ground(x) for x in t.args)
+def _resolve(t: Any, left: list[int], limit: int) -> Any:
+    items = t if type(t) is tuple else t.args
+    left[0] -= len(items) + _COMPOUND
+    if left[0] < 0:
+        raise too_big(limit)
+    out = []
+    same = True
+    for x in items:
+        y = x
+        while type(y) is Var:
+            r = y.ref
+            if r is UNBOUND:
+                break
+            y = r
+        ty = type(y)
+        if ty is tuple or ty is Struct:
+            y = _resolve(y, left, limit)
+        if y is not x:
+            same = False
+        out.append(y)
+    if same:  # nothing bound inside: the term itself (its hash is kept)
+        return t
+    return tuple(out) if type(t) is tuple else Struct(t.name, tuple(out))
+
+
+def is_ground(t: Term, limit: int = MAX_TERM_NODES) -> bool:
+    """Whether ``t`` holds no unbound variable (LimitExceeded past ``limit`` nodes)."""
+    left = limit
+    stack = [t]
+    while stack:
+        t = stack.pop()
+        while type(t) is Var:
+            r = t.ref
+            if r is UNBOUND:
+                return False
+            t = r
+        tt = type(t)
+        if tt is tuple or tt is Struct:
+            items = t if tt is tuple else t.args
+            left -= len(items) + _COMPOUND
+            if left < 0:
+                raise too_big(limit)
+            stack.extend(items)
     return True
 
 
-def copy_term(t: Term, mapping: dict[Var, Var]) -> Term:
-    """A copy of ``t`` (bindings resolved) whose unbound variables are fresh, shared via mapping."""
+def copy_term(t: Term, mapping: dict[Var, Var], limit: int = MAX_TERM_NODES) -> Term:
+    """A copy of ``t`` (bindings resolved) whose unbound variables are fresh, shared via
+    mapping. Raises LimitExceeded("max_term_nodes") for a term of more than ``limit`` nodes."""
     t = deref(t)
     tt = type(t)
     if tt is Var:
@@ -263,11 +375,39 @@ def copy_term(t: Term, mapping: dict[Var, Var]) -> Term:
         if nv is None:
             nv = mapping[t] = Var(t.name)
         return nv
-    if tt is tuple:
-        return tuple(copy_term(x, mapping) for x in t)
-    if tt is Struct:
-        return Struct(t.name, tuple(copy_term(x, mapping) for x in t.args))
+    if tt is tuple or tt is Struct:
+        return _copy(t, mapping, [limit], limit)
     return t
+
+
+def _copy(t: Any, mapping: dict[Var, Var], left: list[int], limit: int) -> Any:
+    items = t if type(t) is tuple else t.args
+    left[0] -= len(items) + _COMPOUND
+    if left[0] < 0:
+        raise too_big(limit)
+    out = []
+    same = True
+    for x in items:
+        y = x
+        while type(y) is Var:
+            r = y.ref
+            if r is UNBOUND:
+                nv = mapping.get(y)
+                if nv is None:
+                    nv = mapping[y] = Var(y.name)
+                y = nv
+                break
+            y = r
+        else:
+            ty = type(y)
+            if ty is tuple or ty is Struct:
+                y = _copy(y, mapping, left, limit)
+        if y is not x:
+            same = False
+        out.append(y)
+    if same:  # no variable inside: the term itself
+        return t
+    return tuple(out) if type(t) is tuple else Struct(t.name, tuple(out))
 
 
 # --- conversion to and from JSON-like Python values ---------------------------------
@@ -285,16 +425,24 @@ def from_json(value: Any) -> Term:
     return value
 
 
-def to_json(t: Term) -> Any:
-    """A term as a JSON-friendly Python value (unbound variables become their name)."""
+def to_json(t: Term, limit: int = MAX_TERM_NODES) -> Any:
+    """A term as a JSON-friendly Python value (unbound variables become their name).
+    Raises LimitExceeded("max_term_nodes") for a term of more than ``limit`` nodes."""
+    return _to_json(t, [limit], limit)
+
+
+def _to_json(t: Term, left: list[int], limit: int) -> Any:
     t = deref(t)
     tt = type(t)
-    if tt is tuple:
-        return [to_json(x) for x in t]
-    if tt is Struct:
-        return {t.name: [to_json(x) for x in t.args]}
+    if tt is tuple or tt is Struct:
+        items = t if tt is tuple else t.args
+        left[0] -= len(items) + _COMPOUND
+        if left[0] < 0:
+            raise too_big(limit)
+        out = [_to_json(x, left, limit) for x in items]
+        return out if tt is tuple else {t.name: out}
     if tt is JsonMap:
-        return {k: to_json(v) for k, v in t.items()}
+        return {k: _to_json(v, left, limit) for k, v in t.items()}
     if tt is Var:
         return t.name if t.name.startswith("?") else "?" + t.name
     return t
@@ -316,8 +464,13 @@ def _atom_text(s: str) -> str:
     return f'"{out}"'
 
 
-def format_term(t: Term) -> str:
-    """The term in the text syntax of ``*.rules`` files (parseable back)."""
+def format_term(t: Term, limit: int = MAX_TERM_NODES) -> str:
+    """The term in the text syntax of ``*.rules`` files (parseable back).
+    Raises LimitExceeded("max_term_nodes") for a term of more than ``limit`` nodes."""
+    return _format(t, [limit], limit)
+
+
+def _format(t: Term, left: list[int], limit: int) -> str:
     t = deref(t)
     tt = type(t)
     if tt is str:
@@ -329,21 +482,31 @@ def format_term(t: Term) -> str:
     if tt is Var:
         return t.name if t.name.startswith(("?", "_")) else "?" + t.name
     if tt is tuple:
-        return "[" + ", ".join(format_term(x) for x in t) + "]"
+        left[0] -= len(t) + _COMPOUND
+        if left[0] < 0:
+            raise too_big(limit)
+        return "[" + ", ".join([_format(x, left, limit) for x in t]) + "]"
     if tt is Struct:
-        return format_call(t.name, t.args)
+        return _format_call(t.name, t.args, left, limit)
     if tt is JsonMap:
         import json
 
-        return json.dumps(to_json(t), sort_keys=True)
+        return json.dumps(_to_json(t, left, limit), sort_keys=True)
     return repr(t)
 
 
-def format_call(name: str, args: tuple[Term, ...]) -> str:
+def format_call(name: str, args: tuple[Term, ...], limit: int = MAX_TERM_NODES) -> str:
     """``format_term(Struct(name, args))`` without the term (explanations print many)."""
+    return _format_call(name, args, [limit], limit)
+
+
+def _format_call(name: str, args: tuple[Term, ...], left: list[int], limit: int) -> str:
+    left[0] -= len(args) + _COMPOUND
+    if left[0] < 0:
+        raise too_big(limit)
     for a in args:
         if type(a) is not str:
-            return _atom_text(name) + "(" + ", ".join([format_term(x) for x in args]) + ")"
+            return _atom_text(name) + "(" + ", ".join([_format(x, left, limit) for x in args]) + ")"
     if not args:
         return _atom_text(name) + "()"
     return _atom_text(name) + "(" + ", ".join(map(_atom_text, args)) + ")"
