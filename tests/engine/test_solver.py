@@ -449,3 +449,18 @@ async def test_true_and_1_are_different_solutions() -> None:
     assert [type(s["?x"]) for s in sols] == [bool, int, float]
     got = [s["?x"] async for s in e.query("v", "?x")]
     assert [type(x) for x in got] == [bool, int, float]
+
+
+def test_a_tabled_answer_that_is_a_term_and_one_that_is_a_list_spelling_it() -> None:
+    """Table keys once spelled f(a) as the list ["$struct", "f", [a]]: one of two such
+    answers was dropped as a duplicate of the other."""
+    e = engine(
+        """
+        v(f(a)). v(["$struct", f, [a]]).
+        r(?x) :- v(?x).
+        r(?x) :- r(?x), v(?x).
+        """
+    )
+    assert sorted(map(str, answers(e, "r(?x)", "?x"))) == sorted(
+        map(str, answers(e, "v(?x)", "?x")))
+    assert len(answers(e, "r(?x)", "?x")) == 2

@@ -237,6 +237,19 @@ def var_key(i: int) -> _VarKey:
     return _VAR_KEYS[i]
 
 
+class _StructTag:
+    """Marks a compound term's key: no value of a term can equal it (a string could: the
+    list ``["$struct", "f", [a]]`` and the term ``f(a)`` once had one key)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "_STRUCT"
+
+
+_STRUCT = _StructTag()
+
+
 def variant_key(args: tuple[Any, ...], limit: int = MAX_TERM_NODES) -> tuple[Any, ...]:
     """The call with its unbound variables numbered by first occurrence (a call *variant*).
     Raises LimitExceeded("max_term_nodes") past ``limit`` nodes in all."""
@@ -261,7 +274,7 @@ def variant_key(args: tuple[Any, ...], limit: int = MAX_TERM_NODES) -> tuple[Any
             left -= len(t.args) + _COMPOUND
             if left < 0:
                 raise too_big(limit, "a call or answer")
-            return ("$struct", t.name, tuple([k(x) for x in t.args]))
+            return (_STRUCT, t.name, tuple([k(x) for x in t.args]))
         return key_value(t)
 
     return tuple([k(a) for a in args])
