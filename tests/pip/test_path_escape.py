@@ -22,7 +22,7 @@ from siamese.decision.authorizer import Authorizer
 from siamese.decision.models import Request
 from siamese.pip import HttpData
 
-from ..e2e.helpers import DEADLINE, free_port, wait_for
+from ..e2e.helpers import DEADLINE, free_port, serving, wait_for
 from .conftest import write_policy
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
@@ -112,3 +112,23 @@ async def test_an_escaping_path_is_refused_and_denies(
     assert not denied.allowed
     [note] = denied.explanation["notes"]
     assert "refused:" in note and "in the path are not allowed" in note
+
+
+def test_through_a_real_server(tmp_path: Path, files_server: str) -> None:
+    """The same attack on a real `siamese serve`, as the review sent it: an AuthZEN
+    evaluation naming the escaping document."""
+    root = tmp_path / "policies"
+    root.mkdir()
+    (root / "p.rules").write_text(POLICY.replace("{base}", files_server))
+    env = {"SIAMESE_HTTP_ALLOW": f"{files_server}/api/docs/", "SIAMESE_AUDIT_LOG": "off"}
+    with serving(root, env, tmp_path / "server.log") as url, httpx.Client(base_url=url) as c:
+        def decide(who: str, doc: str) -> bool:
+            r = c.post("/access/v1/evaluation", json={
+                "subject": {"type": "user", "id": who}, "action": {"name": "read"},
+                "resource": {"type": "doc", "id": doc}})
+            assert r.status_code == 200, r.text
+            return bool(r.json()["decision"])
+
+        assert decide("alice", "plan")
+        for doc in ESCAPES:
+            assert not decide("mallory", doc), doc
