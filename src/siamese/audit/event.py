@@ -18,7 +18,7 @@ import orjson
 
 from ..decision.jsonsafe import jsonable
 from ..decision.models import Decision, Outcome
-from .redact import (
+from ..decision.redact import (
     DEFAULT_REDACT,
     MAX_REQUEST_BYTES,
     MAX_STRING,

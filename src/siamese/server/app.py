@@ -20,10 +20,10 @@ from starlette.routing import Route
 
 from .. import policytest
 from ..audit.log import AuditLog
-from ..audit.redact import DEFAULT_REDACT, Redactor
 from ..audit.sink import JsonlSink
 from ..decision.authorizer import Authorizer
 from ..decision.cache import DecisionCache
+from ..decision.redact import DEFAULT_REDACT, Redactor
 from ..decision.service import DecisionService
 from ..engine.builtins import Builtin
 from ..pip import HttpData, OperatorBuiltinError, load_operator_builtins

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..audit.redact import Redactor
 from ..decision.models import Decision, Outcome
+from ..decision.redact import Redactor
 from ..decision.service import DecisionService
 from ..policy.store import PolicyStore
 from ..policy.watcher import PolicyWatcher

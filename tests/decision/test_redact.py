@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 import pytest
 
-from siamese.audit import redact as redact_module
 from siamese.audit.event import MAX_STRING, Redactor, event_line
-from siamese.audit.redact import DEFAULT_REDACT, Scrubber, is_secret_name
+from siamese.decision import redact as redact_module
 from siamese.decision.models import Decision, Outcome, Request
+from siamese.decision.redact import DEFAULT_REDACT, Scrubber, is_secret_name
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 
@@ -146,7 +146,7 @@ def test_many_secrets_are_scrubbed_through_the_index_and_too_many_redact_every_t
 
 ADVERSARIAL = """
 import sys, time
-from siamese.audit.redact import Redactor
+from siamese.decision.redact import Redactor
 from siamese.decision.models import Decision, Outcome, Request
 from siamese.audit.event import event_line
 text = sys.argv[1] * (1_000_000 // len(sys.argv[1]))

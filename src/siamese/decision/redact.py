@@ -23,7 +23,7 @@ from urllib.parse import unquote_plus
 
 import orjson
 
-from ..decision.jsonsafe import jsonable
+from .jsonsafe import jsonable
 
 __all__ = [
     "DEFAULT_REDACT",
