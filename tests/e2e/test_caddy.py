@@ -57,8 +57,8 @@ def caddy_stack(tmp_path: Path, mode: str) -> Iterator[Stack]:
             stop(caddy, lambda: caddy.send_signal(signal.SIGTERM))
 
 
-
 stack, fresh_stack, auto_stack = stack_fixtures(caddy_stack, "caddy")
+
 
 class TestCaddy(GatewaySuite):
     pass

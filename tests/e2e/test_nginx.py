@@ -55,8 +55,8 @@ def nginx_stack(tmp_path: Path, mode: str) -> Iterator[Stack]:
             stop(nginx, lambda: nginx.send_signal(signal.SIGQUIT))
 
 
-
 stack, fresh_stack, auto_stack = stack_fixtures(nginx_stack, "nginx")
+
 
 class TestNginx(GatewaySuite):
     pass
