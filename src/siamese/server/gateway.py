@@ -74,14 +74,15 @@ def _carried(convention: str, headers: Mapping[str, Sequence[str]]) -> Original 
     """The original request in one convention's headers; None when it carries neither a
     method nor a URI (a host alone says nothing: gateways add ``X-Forwarded-Host`` freely)."""
     m, u, h = _CONVENTIONS[convention]
-    method, uri, host = (headers.get(name, (None,))[0] for name in (m, u, h))
+    method, uri = headers.get(m), headers.get(u)
     if method is None and uri is None:
         return None
     if method is None or uri is None:
         raise refused(
             f"the callout carries part of the {convention} headers: {m} and {u} go together"
         )
-    return Original(convention, method, uri, host or "")
+    host = headers.get(h)
+    return Original(convention, method[0], uri[0], host[0] if host else "")
 
 
 def original_request(mode: str, headers: Mapping[str, Sequence[str]], own: Original) -> Original:
@@ -92,11 +93,10 @@ def original_request(mode: str, headers: Mapping[str, Sequence[str]], own: Origi
     ``traefik`` and ``caddy`` read their headers only, ``envoy`` the callout itself; ``auto``
     reads every convention present and refuses them unless they agree. A refusal is an
     :class:`ApiError` (403)."""
-    for name in CONVENTION_HEADERS:
-        got = headers.get(name)
-        if got and len(got) > 1:
+    for name, got in headers.items():
+        if len(got) > 1 and name in CONVENTION_HEADERS:
             raise refused(f"the callout repeats {name}")
-    root = own if own.uri else replace(own, uri="/")
+    root = own if own.uri else Original(own.convention, own.method, "/", own.host)
     if mode == "envoy":
         return root
     if mode in _MODE_CONVENTION:
@@ -126,7 +126,7 @@ def original_request(mode: str, headers: Mapping[str, Sequence[str]], own: Origi
                 "original request: set SIAMESE_GATEWAY to your gateway"
             )
         host = host or other.host
-    return replace(first, host=host)
+    return first if host == first.host else replace(first, host=host)
 
 
 # --- the path the upstream will serve ----------------------------------------------------

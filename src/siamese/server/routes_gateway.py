@@ -47,6 +47,7 @@ __all__ = ["PREFIX", "routes", "safe_response_headers"]
 PREFIX = "/v1/forward-auth"
 ENDPOINT = "forward_auth"
 CHALLENGE = www_authenticate().encode("latin-1")
+_CONVENTION_NAMES = {name.encode("latin-1"): name for name in CONVENTION_HEADERS}
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
 _FORBIDDEN_HEADERS = frozenset(
@@ -105,12 +106,12 @@ def routes(ctx: Context) -> list[Route]:
         return 403, body, headers or []
 
     def convention_headers(call: Call) -> dict[str, list[str]]:
-        """Every value of the headers that say what the original request is."""
+        """Every value of the headers that say what the original request is (ASGI names
+        are lower-case bytes: compared as they are, only the few that match decoded)."""
         out: dict[str, list[str]] = {}
         for key, value in call.scope["headers"]:
-            name = key.decode("latin-1").lower()
-            if name in CONVENTION_HEADERS:
-                out.setdefault(name, []).append(value.decode("latin-1"))
+            if key in _CONVENTION_NAMES:
+                out.setdefault(_CONVENTION_NAMES[key], []).append(value.decode("latin-1"))
         return out
 
     def own(call: Call, headers: dict[str, str]) -> Original:
