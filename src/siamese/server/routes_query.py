@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,7 +13,7 @@ from ..decision.service import NotReady
 from ..engine.ast import BodyItem, Goal, Not, Or
 from ..engine.errors import EngineError, LimitExceeded, PolicySyntaxError
 from ..engine.program import Program
-from ..engine.proof import ProofNode
+from ..engine.proof import MAX_PROOF_DEPTH
 from ..engine.solver import Query, compile_query, distinct_solutions
 from ..engine.terms import to_json
 from ..engine.textsyntax import parse_goals
@@ -28,7 +27,6 @@ __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "refusal", "routes"]
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 # proof levels in an answer: two JSON levels each, under the 255 that orjson writes
-MAX_PROOF_DEPTH = 100
 SOURCE = "<query>"
 
 
@@ -84,19 +82,6 @@ def _mistake(items: Iterable[BodyItem], program: Program) -> str | None:
     return None
 
 
-def _proof(node: ProofNode, depth: int = 0) -> dict[str, Any]:
-    """``node.to_dict()``, with the subproofs below ``MAX_PROOF_DEPTH`` levels left out
-    (``"truncated": true``): a recursion over a long chain proves thousands of levels."""
-    if not node.children:
-        return node.to_dict()
-    out = dataclasses.replace(node, children=[]).to_dict()
-    if depth >= MAX_PROOF_DEPTH:
-        out["truncated"] = True
-    else:
-        out["children"] = [_proof(c, depth + 1) for c in node.children]
-    return out
-
-
 def _request(body: dict[str, Any]) -> tuple[str, Any, int, bool]:
     text = body.get("query")
     if not isinstance(text, str) or not text.strip():
@@ -149,7 +134,8 @@ def routes(ctx: Context) -> list[Route]:
                     break
                 solution: dict[str, Any] = {"bindings": {n: to_json(v) for n, v in values.items()}}
                 if explain:
-                    solution["proof"] = [_proof(node) for node in q.proof()]
+                    # a query's proof keeps one level more than a decision's (the goal asked)
+                    solution["proof"] = [node.to_dict(MAX_PROOF_DEPTH + 1) for node in q.proof()]
                 solutions.append(solution)
         except LimitExceeded as e:
             raise ApiError(
