@@ -203,3 +203,14 @@ def test_query_and_decide_fetch_from_the_allowed_urls(
     assert code == 0
     assert "?u = alice" in out and "?u = bob" in out and "owners-read" in out
     assert upstream.hits["/docs/plan"] == 2  # one fetch per command
+
+
+def test_query_show_compiled(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "query", "--show-compiled", "allow/3", str(POLICIES))
+    assert code == 0
+    assert "# owner-full-access: compiled\ndef run(q, args):" in out
+    assert ": interpreted" in out  # the shipped set has rules the generator leaves alone
+    with pytest.raises(SystemExit, match="no predicate nope/2"):
+        run(capsys, "query", "--show-compiled", "nope/2", str(POLICIES))
+    with pytest.raises(SystemExit, match="takes PRED/N"):
+        run(capsys, "query", "--show-compiled", "allow", str(POLICIES))

@@ -76,11 +76,37 @@ def _run(work: Awaitable[T], http: HttpData) -> T:
     return asyncio.run(run())
 
 
+def _show_compiled(args: argparse.Namespace) -> int:
+    """``siamese query --show-compiled PRED/N [POLICY_DIR]``: the generated code of each
+    clause (the one positional argument, if any, is the policy directory)."""
+    from .engine.fastpath import compiled_sources
+    from .policy.loader import load_policy_set
+
+    name, _, n = args.show_compiled.rpartition("/")
+    if not name or not n.isascii() or not n.isdigit():
+        raise SystemExit(f"siamese query: --show-compiled takes PRED/N, got {args.show_compiled!r}")
+    builtins, _ = _external_builtins()  # it fetches nothing here: nothing to close
+    policies = load_policy_set(_policy_dir(args.policy_dir or args.goal), builtins=builtins)
+    try:
+        clauses = compiled_sources(policies.program, name, int(n))
+    except KeyError:
+        raise SystemExit(f"siamese query: no predicate {name}/{n} in the policy set") from None
+    for label, source in clauses:
+        print(f"# {label}: " + ("compiled" if source is not None else "interpreted"))
+        if source is not None:
+            print(source)
+    return 0
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     from .engine.solver import compile_query
     from .engine.textsyntax import parse_goals
     from .policy.loader import load_policy_set
 
+    if args.show_compiled:
+        return _show_compiled(args)
+    if not args.goal:
+        raise SystemExit("siamese query: a goal is required (or --show-compiled PRED/N)")
     builtins, http = _external_builtins()
     policies = load_policy_set(_policy_dir(args.policy_dir), builtins=builtins)
     program = policies.program
@@ -401,12 +427,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     q = sub.add_parser("query", help="ask any goal of the policy files, e.g. 'ancestor(?a, grace)'")
-    q.add_argument("goal", help="goals in the text syntax, e.g. 'allow(?who, read, doc-1)'")
+    q.add_argument("goal", nargs="?",
+                   help="goals in the text syntax, e.g. 'allow(?who, read, doc-1)'")
     q.add_argument("policy_dir", nargs="?", help="policy directory (default: policies/)")
     q.add_argument("--json", action="store_true", help="one JSON object per solution")
     q.add_argument("--explain", action="store_true", help="print each solution's proof tree")
     q.add_argument("--input", help="the request as JSON, for input(Path, ?V) goals")
     q.add_argument("--limit", type=int, default=0, help="stop after N solutions")
+    q.add_argument("--show-compiled", metavar="PRED/N",
+                   help="print the Python generated for each clause of PRED/N instead of "
+                        "asking a goal (interpreted clauses are named as such)")
     _add_limit_flags(q)
     q.set_defaults(func=cmd_query)
 

@@ -287,3 +287,29 @@ def test_a_long_compiled_join_gives_the_event_loop_its_turns() -> None:
     q.last_pause = -1.0
     with pytest.raises(SliceOver):
         e.program.predicate("big", 1).clauses[0].fast.run(q, ("x",))
+
+
+def test_generated_code_is_kept_shown_and_in_tracebacks() -> None:
+    """A compiled clause's source is kept, printable, and registered with linecache: a
+    traceback through it shows its lines."""
+    import traceback
+
+    from siamese.engine.fastpath import compiled_sources
+
+    e = RuleEngine()
+    e.load_text('role(alice, admin).\n@id("admins")\nallow(?u, read, ?r) :- role(?u, admin).\n',
+                "t.rules")
+    e.program.analyse()
+    [(label, source)] = compiled_sources(e.program, "allow", 3)
+    assert label == "admins" and source is not None and source.startswith("def run(q, args):")
+    fast = e.program.predicates[("allow", 3)].clauses[0].fast
+    assert fast is not None
+    try:
+        fast.run(None, ("alice", "read", "doc"))  # no query: fails inside the generated code
+    except AttributeError as err:
+        frames = traceback.extract_tb(err.__traceback__)
+    else:
+        raise AssertionError("the generated code ran without its query")
+    last = frames[-1]
+    assert last.filename == "<compiled clause admins>"
+    assert last.line and last.line in source

@@ -18,6 +18,7 @@ loop its turn as the interpreter does. ``Program.compiled = False`` turns it off
 
 from __future__ import annotations
 
+import linecache
 from typing import TYPE_CHECKING, Any
 
 from .program import CALL, Slot
@@ -25,7 +26,7 @@ from .program import CALL, Slot
 if TYPE_CHECKING:
     from .program import CompiledClause, Predicate, Program
 
-__all__ = ["NO_HEAD", "FastClause", "SliceOver", "analyse_fast"]
+__all__ = ["NO_HEAD", "FastClause", "SliceOver", "analyse_fast", "compiled_sources"]
 
 MAX_GOALS = 16  # CPython nests at most 20 blocks; a longer body is interpreted
 
@@ -118,11 +119,12 @@ class FastClause:
     unbound). It raises :class:`SliceOver` when the event loop is owed a turn, and the
     limits' errors."""
 
-    __slots__ = ("cc", "locations", "run", "shown")
+    __slots__ = ("cc", "locations", "run", "shown", "source")
 
     def __init__(self, cc: CompiledClause) -> None:
         self.cc = cc
         self.run = self._first_run
+        self.source: str | None = None  # the generated code, once generated
         c = cc.clause
         # where each body goal is written: a failed goal's location in the "why not"
         self.locations = [
@@ -141,11 +143,17 @@ class FastClause:
             bound.update(a.i for a in g[2] if type(a) is Slot)
 
     def _first_run(self, q: Any, args: tuple[Any, ...]) -> Any:
-        self.run = _generate(self.cc)
+        self.generate()
         return self.run(q, args)
 
+    def generate(self) -> str:
+        """Generate the body's code (once) and return its source."""
+        if self.source is None:
+            self.run, self.source = _generate(self.cc)
+        return self.source
 
-def _generate(cc: CompiledClause) -> Any:
+
+def _generate(cc: CompiledClause) -> tuple[Any, str]:
     from .solver import _FREE, var_key
 
     consts: dict[str, Any] = {"SliceOver": SliceOver, "NO_HEAD": NO_HEAD}
@@ -301,8 +309,19 @@ def _generate(cc: CompiledClause) -> Any:
     source = "\n".join(lines) + "\n"
     namespace: dict[str, Any] = dict(consts)
     # the text holds only names made here; values (atoms, predicates) are passed as globals
-    exec(compile(source, f"<compiled clause {cc.clause.label}>", "exec"), namespace)
-    return namespace["run"]
+    filename = f"<compiled clause {cc.clause.label}>"
+    exec(compile(source, filename, "exec"), namespace)
+    # tracebacks show the generated lines (one entry per clause label: a reload replaces it)
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    return namespace["run"], source
+
+
+def compiled_sources(program: Program, name: str, arity: int) -> list[tuple[str, str | None]]:
+    """Each clause of ``name/arity`` by label, with the source of its compiled body (None
+    for a clause the interpreter runs). KeyError for an unknown predicate."""
+    pred = program.predicates[(name, arity)]
+    return [(cc.clause.label, cc.fast.generate() if cc.fast is not None else None)
+            for cc in pred.clauses]
 
 
 def _tuple_code(items: list[str]) -> str:
