@@ -319,6 +319,15 @@ class GatewaySuite:
         # of copy_headers' placeholder: never the client's value
         assert hit["role"] != "admin", hit
 
+    @pytest.mark.parametrize("who", ["anonymous", "bob"])
+    def test_the_recipe_strips_the_other_conventions_so_auto_works_too(
+        self, auto_stack: Stack, who: str
+    ) -> None:
+        # with SIAMESE_GATEWAY=auto, a client's headers of the other convention reaching the
+        # PDP would be refused as a disagreement: the recipe removes them, so allowed
+        # requests still pass
+        self.test_client_sent_convention_headers_decide_nothing(auto_stack, who)
+
     @pytest.mark.parametrize("target", ATTACKS)
     @pytest.mark.parametrize("who", ["anonymous", "bob"])
     def test_an_ambiguous_path_never_reaches_the_upstream(

@@ -12,8 +12,6 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from .gateway_suite import (
     GatewaySuite,
     Stack,
@@ -63,11 +61,3 @@ stack, fresh_stack, auto_stack = stack_fixtures(caddy_stack, "caddy")
 class TestCaddy(GatewaySuite):
     pass
 
-
-@pytest.mark.parametrize("who", ["anonymous", "bob"])
-def test_the_recipe_strips_the_other_conventions_so_auto_works_too(
-    auto_stack: Stack, who: str
-) -> None:
-    # with SIAMESE_GATEWAY=auto, a client's X-Original-* reaching the PDP would be refused
-    # as a disagreement: the recipe removes them, so allowed requests still pass
-    GatewaySuite().test_client_sent_convention_headers_decide_nothing(auto_stack, who)
