@@ -151,8 +151,8 @@ allow(?u, cheap, ?r).
 """
 
 
-@asynccontextmanager
-async def chain_client(tmp_path: Path, n: int, limits: Limits) -> AsyncIterator[httpx.AsyncClient]:
+def chain_store(tmp_path: Path, n: int) -> PolicyStore:
+    """A policy set of n edges n0 -> n1 -> ... and the review's rules over them, loaded."""
     root = tmp_path / "policies"
     root.mkdir()
     (root / "chain.rules").write_text(
@@ -160,8 +160,14 @@ async def chain_client(tmp_path: Path, n: int, limits: Limits) -> AsyncIterator[
     )
     store = PolicyStore(root)
     assert store.load_sync().ok
+    return store
+
+
+@asynccontextmanager
+async def chain_client(tmp_path: Path, n: int, limits: Limits) -> AsyncIterator[httpx.AsyncClient]:
+    store = chain_store(tmp_path, n)
     service = DecisionService(store.get, Authorizer(limits=limits), DecisionCache(100, 60))
-    app = create_app(Settings(policy_dir=str(root)), store, service, lambda d: None)
+    app = create_app(Settings(policy_dir=store.root), store, service, lambda d: None)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://t", timeout=120) as c:
         yield c
@@ -196,13 +202,7 @@ async def test_a_runaway_fixpoint_denies_naming_the_limit_and_others_are_served(
 
 @pytest.mark.parametrize("n", [1000, 2000])
 async def test_a_runaway_fixpoint_times_out_on_the_injected_clock(tmp_path: Path, n: int) -> None:
-    root = tmp_path / "policies"
-    root.mkdir()
-    (root / "chain.rules").write_text(
-        "".join(f"edge(n{i}, n{i + 1}).\n" for i in range(n)) + CHAIN_RULES
-    )
-    store = PolicyStore(root)
-    assert store.load_sync().ok
+    store = chain_store(tmp_path, n)
     readings = 0
 
     def clock() -> float:
