@@ -3,6 +3,7 @@ the request, and whether negation is stratified."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import PolicySyntaxError
@@ -156,17 +157,10 @@ def abstractable(preds: list[Predicate]) -> None:
     on to a predicate that reads it so. A variable stops mattering once a call to a
     predicate whose answers are all ground has bound it."""
     ground = _ground_answers(preds)
-    # the predicates a call may leave any argument free for (the greatest such set)
-    free_safe = set(preds)
-    changed = True
-    while changed:
-        changed = False
-        for p in preds:
-            if p in free_safe and not all(
-                _safe(cc, _head_slots(cc.head), ground, free_safe) for cc in p.clauses
-            ):
-                free_safe.discard(p)
-                changed = True
+    # the predicates a call may leave any argument free for
+    free_safe = _greatest(preds, lambda p, safe: all(
+        _safe(cc, _head_slots(cc.head), ground, safe) for cc in p.clauses
+    ))
     for p in preds:
         p.abstractable = all(
             _safe(cc, _head_slots(cc.head[1:]) - _head_slots(cc.head[:1]), ground, free_safe)
@@ -178,14 +172,22 @@ def _ground_answers(preds: list[Predicate]) -> set[Predicate]:
     """The predicates whose every answer is ground (the greatest such set): every variable
     of each clause's head occurs in a positive call, at the top of its body, of such a
     predicate. (Ground facts are rows; a fact with a variable is a clause with no body.)"""
+    return _greatest(preds, lambda p, ground: all(
+        _head_slots(cc.head) <= _bound_by_calls(cc.body, ground) for cc in p.clauses
+    ))
+
+
+def _greatest(
+    preds: list[Predicate], holds: Callable[[Predicate, set[Predicate]], bool]
+) -> set[Predicate]:
+    """The greatest set of ``preds`` in which ``holds(p, set)`` is true of every ``p``:
+    start from all of them and drop those it fails for, until none is dropped."""
     out = set(preds)
     changed = True
     while changed:
         changed = False
         for p in preds:
-            if p in out and not all(
-                _head_slots(cc.head) <= _bound_by_calls(cc.body, out) for cc in p.clauses
-            ):
+            if p in out and not holds(p, out):
                 out.discard(p)
                 changed = True
     return out
