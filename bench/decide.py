@@ -26,6 +26,7 @@ from siamese.decision.authorizer import Authorizer  # noqa: E402
 from siamese.decision.cache import DecisionCache  # noqa: E402
 from siamese.decision.models import Request  # noqa: E402
 from siamese.decision.service import DecisionService  # noqa: E402
+from siamese.engine import finish  # noqa: E402
 from siamese.policy.store import PolicyStore  # noqa: E402
 from siamese.policy.watcher import PolicyWatcher  # noqa: E402
 
@@ -55,7 +56,8 @@ async def bench_cache(n_requests: int) -> tuple[float, float, float]:
     interpreted = stores[1].get()
     assert interpreted is not None
     interpreted.program.compiled = False
-    interpreted.program.invalidate()  # analysed again, without compiling
+    interpreted.program.invalidate()
+    finish(interpreted.program)  # analysed again, without compiling
     reqs = [Request.simple(s, a, r) for s, a, r in wl.requests]
     cached = DecisionService(stores[0].get, Authorizer(), DecisionCache(len(reqs) * 2, 3600))
     uncached = DecisionService(stores[0].get, Authorizer(), None)

@@ -11,12 +11,23 @@ import sys
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .engine.errors import EngineError, LimitExceeded
-from .engine.solver import Limits, Query, distinct_solutions
-from .engine.terms import format_term, to_json
+from .engine import (
+    EngineError,
+    LimitExceeded,
+    Limits,
+    PolicyErrors,
+    PolicySyntaxError,
+    Query,
+    compile_query,
+    compiled_sources,
+    distinct_solutions,
+    format_term,
+    parse_goals,
+    to_json,
+)
 
 if TYPE_CHECKING:
-    from .engine.builtins import Builtin
+    from .engine import Builtin
     from .pip import HttpData
 
 T = TypeVar("T")
@@ -79,7 +90,6 @@ def _run(work: Awaitable[T], http: HttpData) -> T:
 def _show_compiled(args: argparse.Namespace) -> int:
     """``siamese query --show-compiled PRED/N [POLICY_DIR]``: the generated code of each
     clause (the one positional argument, if any, is the policy directory)."""
-    from .engine.fastpath import compiled_sources
     from .policy.loader import load_policy_set
 
     name, _, n = args.show_compiled.rpartition("/")
@@ -99,8 +109,6 @@ def _show_compiled(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from .engine.solver import compile_query
-    from .engine.textsyntax import parse_goals
     from .policy.loader import load_policy_set
 
     if args.show_compiled:
@@ -156,7 +164,6 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .engine.errors import PolicyErrors, PolicySyntaxError
     from .policy.lint import Finding, lint
     from .policy.loader import build_program, scan
 
@@ -184,7 +191,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _as_finding(e: Exception) -> Any:
-    from .engine.errors import PolicySyntaxError
     from .policy.lint import Finding
 
     if isinstance(e, PolicySyntaxError):

@@ -35,12 +35,18 @@ import yaml
 
 from .decision.authorizer import Authorizer
 from .decision.models import Outcome, Request, RequestError
-from .engine.ast import ProgramItem
-from .engine.errors import EngineError, LimitExceeded
-from .engine.program import Program
-from .engine.solver import Limits, Query, compile_query
-from .engine.syntax import parse_source
-from .engine.textsyntax import parse_goals
+from .engine import (
+    EngineError,
+    LimitExceeded,
+    Limits,
+    Program,
+    ProgramItem,
+    Query,
+    compile_query,
+    finish,
+    parse_goals,
+    parse_source,
+)
 from .policy.loader import PolicySet, scan
 
 __all__ = [
@@ -162,7 +168,7 @@ async def _run_one(case: PolicyTestCase, base_items: list[ProgramItem], base: Pr
         program.tabling = base.tabling
         program.add_items(base_items)
         program.add_items(parse_source(case.facts, f"{case.file}:{case.line} facts", "rules"))
-        program.analyse()
+        finish(program)
     if case.goal is not None:
         items, _ = parse_goals(case.goal, case.where)
         q = Query(program, compile_query(program, items), limits=authorizer.limits,

@@ -16,21 +16,33 @@ from collections.abc import AsyncGenerator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .engine.ast import BodyItem, Clause, Goal, Not, Or
-from .engine.builtins import Builtin, custom
-from .engine.errors import EngineError
-from .engine.program import Program
-from .engine.proof import ProofNode, WhyNot
-from .engine.solver import (
+from .engine import (
+    BodyItem,
+    Builtin,
+    Clause,
+    EngineError,
+    Goal,
     Limits,
+    Not,
+    Or,
+    Program,
+    ProofNode,
     Query,
+    Struct,
+    Var,
+    WhyNot,
     call_goal,
     compile_query,
+    custom,
     distinct_solutions,
+    finish,
+    from_json,
+    parse_goals,
+    parse_source,
+    resolve,
     solution_key,
+    to_json,
 )
-from .engine.syntax import parse_source
-from .engine.terms import Struct, Var, from_json, resolve, to_json
 
 log = logging.getLogger("siamese")
 
@@ -93,13 +105,13 @@ class RuleEngine:
 
     def load_text(self, text: str, source: str = "<text>") -> None:
         self.program.add_items(parse_source(text, source))
-        self.program.analyse()
+        finish(self.program)
 
     def load_from_file(self, filepath: str | Path) -> None:
         path = Path(filepath)
         log.info("loading %s", path)
         self.program.add_items(parse_source(path.read_text(encoding="utf-8"), str(path)))
-        self.program.analyse()
+        finish(self.program)
 
     def load_directory(self, root: str | Path) -> str:
         """Load every policy file under ``root``; returns the policy set's revision."""
@@ -108,14 +120,14 @@ class RuleEngine:
         files, _ = scan(root)
         for f in files:
             self.program.add_items(parse_source(f.data.decode("utf-8"), f.path, f.kind))
-        self.program.analyse()
+        finish(self.program)
         return revision_of(files)
 
     # -- queries ------------------------------------------------------------------------
 
     def _query(self, goals: tuple[Any, ...], proofs: bool = False, input: Any = None,
                limits: Limits | None = None) -> Query:
-        return Query(self.program, goals, limits=limits or self.limits, clock=self.clock,
+        return Query(finish(self.program), goals, limits=limits or self.limits, clock=self.clock,
                      wall_clock=self.wall_clock, input=input, proofs=proofs)
 
     def goal(self, name: str, *args: Any) -> tuple[tuple[Any, ...], dict[str, Var]]:
@@ -125,8 +137,6 @@ class RuleEngine:
     def parse_goal(self, text: str) -> tuple[tuple[Any, ...], dict[str, Var]]:
         """Runtime goals and named variables for a text-syntax query such as
         ``ancestor(?a, grace), not suspended(?a)``."""
-        from .engine.textsyntax import parse_goals
-
         items, names = parse_goals(text)
         return compile_query(self.program, items), names
 
@@ -180,7 +190,7 @@ class RuleEngine:
             goal = call_goal(self.program, name, args)  # plain atoms: nothing to convert
         else:
             goal = self.goal(name, *args)[0][0]
-        return Query(self.program, (goal,), limits=self.limits, clock=self.clock,
+        return Query(finish(self.program), (goal,), limits=self.limits, clock=self.clock,
                      wall_clock=self.wall_clock, input=input).first_sync()
 
     def solve(self, text: str, input: Any = None, limit: int = -1) -> list[dict[str, Any]]:

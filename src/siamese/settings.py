@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .engine.solver import Limits
+from .engine import Limits
 
 __all__ = [
     "GROUPS",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from siamese.engine.program import Program
+from siamese.engine import Program, finish
 from siamese.engine.syntax import parse_source
 
 
@@ -15,5 +15,5 @@ class FakePolicy:
 def policy(text: str, revision: str = "rev1", source: str = "p.rules") -> FakePolicy:
     program = Program()
     program.add_items(parse_source(text, source))
-    program.analyse()
+    finish(program)
     return FakePolicy(program, revision)

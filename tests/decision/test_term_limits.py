@@ -10,7 +10,7 @@ import pytest
 
 from siamese.decision.authorizer import Authorizer
 from siamese.decision.models import Request
-from siamese.engine.solver import Limits
+from siamese.engine import Limits
 
 from .conftest import policy
 

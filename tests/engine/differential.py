@@ -53,9 +53,10 @@ from typing import Any
 from hypothesis import strategies as st
 
 from siamese import RuleEngine
+from siamese.engine import Limits, Query, distinct_solutions
 from siamese.engine.errors import EngineError
-from siamese.engine.solver import NOT_COMPILED, Limits, Query, distinct_solutions
 from siamese.engine.terms import Struct, resolve
+from siamese.engine.whynot import NOT_COMPILED
 
 # --- the AST -------------------------------------------------------------------------------
 

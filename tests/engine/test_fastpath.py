@@ -12,9 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from siamese import LimitExceeded, RuleEngine
+from siamese.engine import Limits, Query, finish
 from siamese.engine.fastpath import SliceOver
-from siamese.engine.program import CALL
-from siamese.engine.solver import NOT_COMPILED, PAUSE, Limits, Query
+from siamese.engine.goals import CALL
+from siamese.engine.machine import PAUSE
+from siamese.engine.whynot import NOT_COMPILED
 
 ATOMS = ("a", "b", "c", "d")
 COMPILED_PASSES: list[tuple[str, tuple[Any, ...]]] = []  # calls the plain-call pass answered
@@ -57,7 +59,7 @@ def answers(e: RuleEngine, name: str, args: tuple[Any, ...]) -> Any:
 
 
 def compiled_clauses(e: RuleEngine, name: str, arity: int) -> list[bool]:
-    e.program.analyse()
+    finish(e.program)
     return [cc.fast is not None for cc in e.program.predicate(name, arity).clauses]
 
 
@@ -299,7 +301,7 @@ def test_generated_code_is_kept_shown_and_in_tracebacks() -> None:
     e = RuleEngine()
     e.load_text('role(alice, admin).\n@id("admins")\nallow(?u, read, ?r) :- role(?u, admin).\n',
                 "t.rules")
-    e.program.analyse()
+    finish(e.program)
     [(label, source)] = compiled_sources(e.program, "allow", 3)
     assert label == "admins" and source is not None and source.startswith("def run(q, args):")
     fast = e.program.predicates[("allow", 3)].clauses[0].fast

@@ -17,7 +17,8 @@ from siamese import RuleEngine
 from siamese.engine.ast import Clause, FactBlock, Goal, Not, Or
 from siamese.engine.errors import PolicyErrors, PolicySyntaxError
 from siamese.engine.terms import Struct, Var
-from siamese.engine.textsyntax import format_clause, parse_program
+from siamese.engine.textformat import format_clause
+from siamese.engine.textsyntax import parse_program
 from siamese.engine.yamlsyntax import parse_json_facts, parse_yaml
 
 FAST = settings(max_examples=150, deadline=None,

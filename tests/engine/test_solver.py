@@ -260,8 +260,8 @@ chain(?n) :- ?n > 0, ?m is ?n - 1, chain(?m).
     ("chain", (150,)),  # deeper than an explanation shows: truncated, as the tree says
 ])
 async def test_the_proof_json_is_the_proof_tree_as_dicts(goal: tuple[str, tuple[Any, ...]]) -> None:
-    from siamese.engine.program import CALL
-    from siamese.engine.solver import Limits, Query
+    from siamese.engine import Limits, Query
+    from siamese.engine.goals import CALL
 
     e = engine(PROOF_SHAPES, max_depth=10_000)
     name, args = goal
@@ -305,8 +305,8 @@ allow(root, ?a, ?d).
 async def test_one_pass_proves_or_explains_as_the_two_passes_do(
     goal: tuple[str, tuple[Any, ...]]
 ) -> None:
-    from siamese.engine.program import CALL
-    from siamese.engine.solver import Limits, Query
+    from siamese.engine import Limits, Query
+    from siamese.engine.goals import CALL
 
     e = engine(WHY_SHAPES, max_depth=10_000)
     program = e.program

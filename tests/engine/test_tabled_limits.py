@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from siamese import LimitExceeded, RuleEngine
-from siamese.engine.solver import Limits, Query
+from siamese.engine import Limits, Query
 
 
 def chain(n: int) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from siamese import LimitExceeded, RuleEngine
-from siamese.engine.solver import Limits, variant_key
+from siamese.engine.limits import Limits
+from siamese.engine.tables import variant_key
 from siamese.engine.terms import (
     MAX_TERM_NODES,
     Struct,

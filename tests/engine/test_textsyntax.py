@@ -16,13 +16,8 @@ import pytest
 from siamese.engine.ast import Clause, FactBlock, Goal, Not, Or
 from siamese.engine.errors import PolicyErrors, PolicySyntaxError
 from siamese.engine.terms import Struct, Var
-from siamese.engine.textsyntax import (
-    format_clause,
-    format_goal,
-    parse_goals,
-    parse_program,
-    parse_term,
-)
+from siamese.engine.textformat import format_clause, format_goal
+from siamese.engine.textsyntax import parse_goals, parse_program, parse_term
 
 # --- helpers ----------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from siamese import LimitExceeded, RuleEngine
-from siamese.engine import patterns
+from siamese.engine import Limits, patterns
 from siamese.engine.errors import EvaluationError
 from siamese.engine.patterns import (
     MAX_PATTERN_CHARS,
@@ -17,7 +17,6 @@ from siamese.engine.patterns import (
     compile_regex,
     pattern_size,
 )
-from siamese.engine.solver import Limits
 
 
 def engine(text: str = "", tabling: bool = True, **limits: int) -> RuleEngine:

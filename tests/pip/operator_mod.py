@@ -7,9 +7,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from siamese.engine.builtins import custom
+from siamese.engine import custom, note
 from siamese.engine.compat import Term, Unificator, Variable
-from siamese.engine.solver import note
 
 DEPARTMENTS = {"alice": "eng", "bob": "sales"}
 calls: list[str] = []

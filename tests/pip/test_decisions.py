@@ -12,7 +12,7 @@ from siamese.decision.authorizer import Authorizer
 from siamese.decision.cache import DecisionCache
 from siamese.decision.models import Request
 from siamese.decision.service import DecisionService
-from siamese.engine.solver import Limits
+from siamese.engine import Limits
 from siamese.pip import HttpData
 from siamese.policy.loader import PolicySet
 

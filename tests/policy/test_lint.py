@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from siamese.engine import Program, finish
 from siamese.engine.errors import PolicySyntaxError
-from siamese.engine.program import Program
 from siamese.engine.syntax import parse_source
 from siamese.policy.lint import lint
 from siamese.policy.loader import load_policy_set
@@ -16,7 +16,7 @@ from siamese.policy.loader import load_policy_set
 def findings(text: str) -> list[str]:
     program = Program()
     program.add_items(parse_source(text, "p.rules"))
-    program.analyse()
+    finish(program)
     return [str(f) for f in lint(program)]
 
 

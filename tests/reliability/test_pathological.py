@@ -19,7 +19,7 @@ from siamese.decision.authorizer import Authorizer
 from siamese.decision.cache import DecisionCache
 from siamese.decision.models import Request
 from siamese.decision.service import DecisionService
-from siamese.engine.solver import Limits
+from siamese.engine import Limits
 from siamese.policy.store import PolicyStore
 from siamese.server.app import create_app
 from siamese.settings import Settings

@@ -318,7 +318,7 @@ async def test_a_search_that_hits_a_limit_is_an_error_not_an_empty_answer(tmp_pa
         max_steps=5_000,
     )
     from siamese.decision.authorizer import Authorizer
-    from siamese.engine.solver import Limits
+    from siamese.engine import Limits
 
     h.service.authorizer = Authorizer(limits=Limits(max_steps=5_000))
     async with h.client() as c:

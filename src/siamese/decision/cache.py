@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from cachetools import TTLCache
 
-from ..engine.builtins import lookup_path
+from ..engine import lookup_path
 from .models import Outcome, Request
 
 __all__ = ["DecisionCache", "request_key"]

@@ -7,8 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import PolicySyntaxError
-from .fastpath import analyse_fast
-from .program import BUILTIN, CALL, NOT, OR, Slot, TList, TStruct
+from .goals import BUILTIN, CALL, G_ARGS, G_CALLEE, G_OP, NOT, OR, Slot, TList, TStruct
 
 if TYPE_CHECKING:
     from .program import Predicate, Program
@@ -18,13 +17,13 @@ def called(body: tuple[Any, ...], negated: bool = False) -> list[tuple[Any, bool
     """Every (callee, under negation) in a compiled body; callee is a Predicate or a Builtin."""
     out: list[tuple[Any, bool]] = []
     for g in body:
-        op = g[0]
+        op = g[G_OP]
         if op in (CALL, BUILTIN):
-            out.append((g[1], negated))
+            out.append((g[G_CALLEE], negated))
         elif op == NOT:
-            out.extend(called(g[1], True))
+            out.extend(called(g[G_CALLEE], True))
         elif op == OR:
-            for branch in g[1]:
+            for branch in g[G_CALLEE]:
                 out.extend(called(branch, negated))
     return out
 
@@ -121,7 +120,6 @@ def analyse(program: Program) -> None:
         p.request_independent = p not in dependent
     abstractable(preds)
     program.input_paths = input_paths(program)
-    analyse_fast(program)
 
 
 def input_paths(program: Program) -> frozenset[str] | None:
@@ -130,14 +128,16 @@ def input_paths(program: Program) -> frozenset[str] | None:
 
     def walk(body: tuple[Any, ...]) -> bool:
         for g in body:
-            op = g[0]
-            if op == BUILTIN and g[1].name == "input":
-                path = g[2][0] if g[2] else None
+            op = g[G_OP]
+            if op == BUILTIN and g[G_CALLEE].name == "input":
+                path = g[G_ARGS][0] if g[G_ARGS] else None
                 if type(path) is not str:
                     return False
                 paths.add(path)
-            elif (op == NOT and not walk(g[1])) or (op == OR and not all(walk(br) for br in g[1])):
-                return False
+            elif op == NOT or op == OR:  # noqa: SIM109
+                branches = (g[G_CALLEE],) if op == NOT else g[G_CALLEE]
+                if not all(walk(br) for br in branches):
+                    return False
         return True
 
     for p in program.predicates.values():
@@ -149,8 +149,8 @@ def input_paths(program: Program) -> frozenset[str] | None:
 
 def abstractable(preds: list[Predicate]) -> None:
     """Decide for each predicate whether a call with its first argument bound may be evaluated
-    with every other argument free, its answers then filtered by unification (the solver's
-    ``_abstract``): only when that cannot change what the clauses do. It would when a
+    with every other argument free, its answers then filtered by unification (see
+    ``tables._abstract``): only when that cannot change what the clauses do. It would when a
     built-in, a negation or a disjunction meets a variable that the call binds and the wider
     call leaves unbound: ``p(?x, ?y) :- d(?x), ?y != b.`` answers ``p(a, c)`` but not
     ``p(a, _)``, and ``?y < 3`` raises on an unbound ``?y``; or when such a variable is passed
@@ -158,7 +158,7 @@ def abstractable(preds: list[Predicate]) -> None:
     predicate whose answers are all ground has bound it."""
     ground = _ground_answers(preds)
     # the predicates a call may leave any argument free for
-    free_safe = _greatest(preds, lambda p, safe: all(
+    free_safe = greatest(preds, lambda p, safe: all(
         _safe(cc, _head_slots(cc.head), ground, safe) for cc in p.clauses
     ))
     for p in preds:
@@ -172,12 +172,12 @@ def _ground_answers(preds: list[Predicate]) -> set[Predicate]:
     """The predicates whose every answer is ground (the greatest such set): every variable
     of each clause's head occurs in a positive call, at the top of its body, of such a
     predicate. (Ground facts are rows; a fact with a variable is a clause with no body.)"""
-    return _greatest(preds, lambda p, ground: all(
+    return greatest(preds, lambda p, ground: all(
         _head_slots(cc.head) <= _bound_by_calls(cc.body, ground) for cc in p.clauses
     ))
 
 
-def _greatest(
+def greatest(
     preds: list[Predicate], holds: Callable[[Predicate, set[Predicate]], bool]
 ) -> set[Predicate]:
     """The greatest set of ``preds`` in which ``holds(p, set)`` is true of every ``p``:
@@ -198,13 +198,13 @@ def _safe(cc: Any, affected: set[int], ground: set[Predicate], free_safe: set[Pr
     (instead of bound by the call) as when they start bound, answers filtered afterwards."""
     for g in cc.body:
         slots = _goal_slots(g)
-        if g[0] == CALL:
+        if g[G_OP] == CALL:
             if slots & affected:
-                if g[1] not in free_safe:
+                if g[G_CALLEE] not in free_safe:
                     return False
-                if g[1] not in ground:
+                if g[G_CALLEE] not in ground:
                     affected |= slots  # may stay unbound, or bind others differently
-            if g[1] in ground:
+            if g[G_CALLEE] in ground:
                 affected -= slots  # bound, to values the answers are filtered on
         elif slots & affected:
             return False
@@ -214,7 +214,7 @@ def _safe(cc: Any, affected: set[int], ground: set[Predicate], free_safe: set[Pr
 def _bound_by_calls(body: tuple[Any, ...], ground: set[Predicate]) -> set[int]:
     out: set[int] = set()
     for g in body:
-        if g[0] == CALL and g[1] in ground:
+        if g[G_OP] == CALL and g[G_CALLEE] in ground:
             out |= _goal_slots(g)
     return out
 
@@ -228,14 +228,14 @@ def _head_slots(terms: tuple[Any, ...]) -> set[int]:
 
 def _goal_slots(g: tuple[Any, ...]) -> set[int]:
     out: set[int] = set()
-    if g[0] in (CALL, BUILTIN):
-        for t in g[2]:
+    if g[G_OP] in (CALL, BUILTIN):
+        for t in g[G_ARGS]:
             _slots_in(t, out)
-    elif g[0] == NOT:
-        for x in g[1]:
+    elif g[G_OP] == NOT:
+        for x in g[G_CALLEE]:
             out |= _goal_slots(x)
-    elif g[0] == OR:
-        for branch in g[1]:
+    elif g[G_OP] == OR:
+        for branch in g[G_CALLEE]:
             for x in branch:
                 out |= _goal_slots(x)
     return out

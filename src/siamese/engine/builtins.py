@@ -1,8 +1,9 @@
 """Built-in predicates.
 
-A built-in is a Python function ``fn(q, args)`` where ``q`` is the running query (its
-context: ``q.unify(a, b)``, ``q.input``, ``q.wall_clock()``) and ``args`` the call's
-arguments (dereference them with :func:`deref`). A deterministic built-in returns a bool;
+A built-in is a Python function ``fn(ctx, args)`` where ``ctx`` is the running query's
+:class:`~siamese.engine.context.BuiltinContext` (``ctx.unify(a, b)``, ``ctx.input``,
+``ctx.wall_clock()``, ``ctx.time_left()``...) and ``args`` the call's arguments
+(dereference them with :func:`deref`). A deterministic built-in returns a bool;
 a nondeterministic one returns a generator that unifies and yields once per solution (or,
 when it can tell at once, a bool).
 Custom async built-ins keep the original engine's shape (``async def b(goal, bindings)``)
@@ -10,7 +11,7 @@ and are wrapped with :func:`custom`.
 
 None of them evaluates code, and none reaches the network. (One exception to "the engine
 uses the standard library only": ``regex`` replaces ``re`` for its match timeout.)
-Values they make are bounded (see :class:`~siamese.engine.solver.Limits`), and so are the
+Values they make are bounded (see :class:`~siamese.engine.limits.Limits`), and so are the
 patterns of ``regex`` and ``glob`` (see :mod:`patterns`).
 """
 
@@ -22,6 +23,8 @@ from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
+from .compat import AsyncCall
+from .context import BuiltinContext
 from .errors import EvaluationError, LimitExceeded
 from .patterns import compile_glob, compile_regex
 from .terms import JsonMap, Struct, Var, deref, format_term, from_json, resolve, same_value, undo
@@ -51,9 +54,7 @@ class Builtin:
         self.is_async = is_async
         self.timeout = timeout
 
-    def call_async(self, q: Any, args: tuple[Any, ...]) -> Any:
-        from .compat import AsyncCall
-
+    def call_async(self, ctx: BuiltinContext, args: tuple[Any, ...]) -> AsyncCall:
         return AsyncCall(self.fn, self.name, args)
 
     def __repr__(self) -> str:
@@ -208,27 +209,29 @@ def _compare(args: tuple[Any, ...], name: str, max_bits: int) -> tuple[Any, Any]
 # --- comparison and unification ----------------------------------------------------------
 
 
-def b_eq(q: Any, args: tuple[Any, ...]) -> bool:
+def b_eq(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
     if len(args) != 2:
         raise EvaluationError("eq takes 2 arguments")
-    bits = q.limits.max_int_bits
-    return bool(q.unify(_maybe_eval(args[0], bits), _maybe_eval(args[1], bits)))
+    bits = ctx.limits.max_int_bits
+    return bool(ctx.unify(_maybe_eval(args[0], bits), _maybe_eval(args[1], bits)))
 
 
-def b_neq(q: Any, args: tuple[Any, ...]) -> bool:
+def b_neq(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
     if len(args) != 2:
         raise EvaluationError("neq takes 2 arguments")
-    mark = len(q.trail)
-    bits = q.limits.max_int_bits
-    if q.unify(_maybe_eval(args[0], bits), _maybe_eval(args[1], bits)):
-        undo(q.trail, mark)
+    mark = len(ctx.trail)
+    bits = ctx.limits.max_int_bits
+    if ctx.unify(_maybe_eval(args[0], bits), _maybe_eval(args[1], bits)):
+        undo(ctx.trail, mark)
         return False
     return True
 
 
-def _cmp(name: str, op: Callable[[Any, Any], bool]) -> Callable[[Any, tuple[Any, ...]], bool]:
-    def fn(q: Any, args: tuple[Any, ...]) -> bool:
-        ab = _compare(args, name, q.limits.max_int_bits)
+def _cmp(
+    name: str, op: Callable[[Any, Any], bool]
+) -> Callable[[BuiltinContext, tuple[Any, ...]], bool]:
+    def fn(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
+        ab = _compare(args, name, ctx.limits.max_int_bits)
         return ab is not None and op(ab[0], ab[1])
 
     fn.__name__ = "b_" + name
@@ -238,7 +241,7 @@ def _cmp(name: str, op: Callable[[Any, Any], bool]) -> Callable[[Any, tuple[Any,
 # --- lists ---------------------------------------------------------------------------------
 
 
-def b_member(q: Any, args: tuple[Any, ...]) -> bool | Iterator[None]:
+def b_member(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool | Iterator[None]:
     if len(args) != 2:
         raise EvaluationError("member takes 2 arguments")
     x = args[0]
@@ -258,92 +261,92 @@ def b_member(q: Any, args: tuple[Any, ...]) -> bool | Iterator[None]:
         type(item) is Var and type(deref(item)) is Var for item in lst
     ):
         return any(same_value(xv, deref(item)) for item in lst)
-    return _enumerate(q, x, lst)
+    return _enumerate(ctx, x, lst)
 
 
-def _enumerate(q: Any, x: Any, lst: tuple[Any, ...]) -> Iterator[None]:
-    trail = q.trail
+def _enumerate(ctx: BuiltinContext, x: Any, lst: tuple[Any, ...]) -> Iterator[None]:
+    trail = ctx.trail
     for item in lst:
         mark = len(trail)
-        if q.unify(x, item):
+        if ctx.unify(x, item):
             yield None
             undo(trail, mark)
 
 
-def b_length(q: Any, args: tuple[Any, ...]) -> bool:
+def b_length(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
     v = _bound(args[0], "list", "length")
     if type(v) not in (tuple, str, JsonMap):
         raise EvaluationError(f"length: expected a list, got {format_term(v)}")
-    return bool(q.unify(args[1], len(v)))
+    return bool(ctx.unify(args[1], len(v)))
 
 
 # --- arithmetic ----------------------------------------------------------------------------
 
 
-def _arith3(name: str, op: str) -> Callable[[Any, tuple[Any, ...]], bool]:
-    def fn(q: Any, args: tuple[Any, ...]) -> bool:
+def _arith3(name: str, op: str) -> Callable[[BuiltinContext, tuple[Any, ...]], bool]:
+    def fn(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
         if len(args) != 3:
             raise EvaluationError(f"{name} takes 3 arguments")
-        return bool(q.unify(args[2], evaluate(Struct(op, (args[0], args[1])),
-                                              q.limits.max_int_bits)))
+        return bool(ctx.unify(args[2], evaluate(Struct(op, (args[0], args[1])),
+                                              ctx.limits.max_int_bits)))
 
     fn.__name__ = "b_" + name
     return fn
 
 
-def b_is(q: Any, args: tuple[Any, ...]) -> bool:
+def b_is(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
     if len(args) != 2:
         raise EvaluationError("is takes 2 arguments")
-    return bool(q.unify(args[0], evaluate(args[1], q.limits.max_int_bits)))
+    return bool(ctx.unify(args[0], evaluate(args[1], ctx.limits.max_int_bits)))
 
 
 # --- strings -------------------------------------------------------------------------------
 
 
-def b_startswith(q: Any, args: tuple[Any, ...]) -> bool:
+def b_startswith(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
     return _text(args[0], "startswith").startswith(_text(args[1], "startswith"))
 
 
-def b_endswith(q: Any, args: tuple[Any, ...]) -> bool:
+def b_endswith(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
     return _text(args[0], "endswith").endswith(_text(args[1], "endswith"))
 
 
-def b_contains(q: Any, args: tuple[Any, ...]) -> bool:
+def b_contains(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
     hay = _bound(args[0], "first argument", "contains")
     if type(hay) is tuple:
         needle = resolve(args[1])
-        return any(q.unify(item, needle) for item in hay)
+        return any(ctx.unify(item, needle) for item in hay)
     return _text(args[1], "contains") in _text(hay, "contains")
 
 
-def _made(q: Any, name: str, size: int, is_list: bool) -> None:
+def _made(ctx: BuiltinContext, name: str, size: int, is_list: bool) -> None:
     """Account for a string of ``size`` characters (or a list of ``size`` items) that the
     built-in ``name`` is about to make: LimitExceeded past the bound on one value, or past
     the bound on all the values the query's built-ins make (many values each under the
     first bound, kept in tables or in the bindings of a deep recursion, would otherwise
     fill the memory as surely as one huge value)."""
-    lim = q.limits
+    lim = ctx.limits
     if is_list:
         if size > lim.max_list_items:
             raise LimitExceeded("max_list_items", lim.max_list_items, f"a list made by {name}")
     elif size > lim.max_string_chars:
         raise LimitExceeded("max_string_chars", lim.max_string_chars,
                             f"a string made by {name}")
-    q.made += size
-    if q.made > lim.max_made:
+    ctx.made += size
+    if ctx.made > lim.max_made:
         raise LimitExceeded("max_made", lim.max_made, f"the values made by {name} and others")
 
 
-def b_lower(q: Any, args: tuple[Any, ...]) -> bool:
+def b_lower(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
     s = _text(args[0], "lower").lower()  # as long as its argument, or up to 3 times longer
-    _made(q, "lower", len(s), False)
-    return bool(q.unify(args[1], s))
+    _made(ctx, "lower", len(s), False)
+    return bool(ctx.unify(args[1], s))
 
 
-def b_upper(q: Any, args: tuple[Any, ...]) -> bool:
+def b_upper(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
     s = _text(args[0], "upper").upper()
-    _made(q, "upper", len(s), False)
-    return bool(q.unify(args[1], s))
+    _made(ctx, "upper", len(s), False)
+    return bool(ctx.unify(args[1], s))
 
 
 def _concat_text(v: Any) -> str:
@@ -357,34 +360,34 @@ def _concat_text(v: Any) -> str:
     raise EvaluationError(f"concat: expected strings, got {format_term(v)}")
 
 
-def b_concat(q: Any, args: tuple[Any, ...]) -> bool:
+def b_concat(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
     if len(args) != 3:
         raise EvaluationError("concat takes 3 arguments")
     a = _bound(args[0], "first argument", "concat")
     b = _bound(args[1], "second argument", "concat")
     if type(a) is tuple and type(b) is tuple:
-        _made(q, "concat", len(a) + len(b), True)  # counted before it is made
-        return bool(q.unify(args[2], a + b))
+        _made(ctx, "concat", len(a) + len(b), True)  # counted before it is made
+        return bool(ctx.unify(args[2], a + b))
     sa, sb = _concat_text(a), _concat_text(b)
-    _made(q, "concat", len(sa) + len(sb), False)
-    return bool(q.unify(args[2], sa + sb))
+    _made(ctx, "concat", len(sa) + len(sb), False)
+    return bool(ctx.unify(args[2], sa + sb))
 
 
-def b_split(q: Any, args: tuple[Any, ...]) -> bool:
+def b_split(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
     if len(args) != 3:
         raise EvaluationError("split takes 3 arguments")
     sep = _text(args[1], "split")
     if not sep:
         raise EvaluationError("split: empty separator")
     s = _text(args[0], "split")
-    _made(q, "split", s.count(sep) + 1, True)  # counted before it is made
-    return bool(q.unify(args[2], tuple(s.split(sep))))
+    _made(ctx, "split", s.count(sep) + 1, True)  # counted before it is made
+    return bool(ctx.unify(args[2], tuple(s.split(sep))))
 
 
 MAX_MATCH_INPUT = 8192  # longest string that glob/regex will look at
 
 
-def b_glob(q: Any, args: tuple[Any, ...]) -> bool:
+def b_glob(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
     """``fnmatch.fnmatchcase``, with the pattern bounded and cached by :mod:`patterns`."""
     s = _text(args[1], "glob")
     if len(s) > MAX_MATCH_INPUT:
@@ -395,7 +398,7 @@ def b_glob(q: Any, args: tuple[Any, ...]) -> bool:
 REGEX_TIMEOUT = 0.1  # seconds one regex match may take (less when the query has less left)
 
 
-def b_regex(q: Any, args: tuple[Any, ...]) -> bool:
+def b_regex(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
     """Uses the ``regex`` module (not ``re``) for its match timeout: a pattern that
     backtracks catastrophically ends the decision as a deny naming the limit, instead of
     holding the server. A pattern too large to compile is refused (see :mod:`patterns`)."""
@@ -404,9 +407,9 @@ def b_regex(q: Any, args: tuple[Any, ...]) -> bool:
         raise EvaluationError(f"regex: input longer than {MAX_MATCH_INPUT} characters")
     pattern = _text(args[0], "regex")
     timeout = REGEX_TIMEOUT
-    deadline = getattr(q, "deadline", None)
-    if deadline is not None:
-        timeout = max(0.001, min(timeout, deadline - q.clock()))
+    left = ctx.time_left()
+    if left is not None:
+        timeout = max(0.001, min(timeout, left))
     try:
         return compile_regex(pattern).search(s, timeout=timeout) is not None
     except TimeoutError:
@@ -421,7 +424,7 @@ def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         raise EvaluationError(f"cidr: invalid network {cidr!r}") from None
 
 
-def b_cidr(q: Any, args: tuple[Any, ...]) -> bool:
+def b_cidr(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
     net = _network(_text(args[0], "cidr"))
     try:
         ip = ipaddress.ip_address(_text(args[1], "cidr"))
@@ -430,7 +433,7 @@ def b_cidr(q: Any, args: tuple[Any, ...]) -> bool:
     return ip.version == net.version and ip in net
 
 
-def b_path_match(q: Any, args: tuple[Any, ...]) -> bool:
+def b_path_match(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
     """``path_match("/orgs/:org/docs/:id", Path, ?Params)``: ``:name`` takes one segment,
     ``*`` any one segment, a final ``**`` the rest; Params are the ``:name`` values in order."""
     if len(args) not in (2, 3):
@@ -453,14 +456,14 @@ def b_path_match(q: Any, args: tuple[Any, ...]) -> bool:
     else:
         if len(path) != len(tmpl):
             return False
-    return len(args) == 2 or bool(q.unify(args[2], tuple(params)))
+    return len(args) == 2 or bool(ctx.unify(args[2], tuple(params)))
 
 
 # --- time and the request --------------------------------------------------------------------
 
 
-def b_now(q: Any, args: tuple[Any, ...]) -> bool:
-    return bool(q.unify(args[0], int(q.wall_clock())))
+def b_now(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
+    return bool(ctx.unify(args[0], int(ctx.wall_clock())))
 
 
 def _minutes(v: str) -> int:
@@ -471,12 +474,12 @@ def _minutes(v: str) -> int:
         raise EvaluationError(f"time_between: expected HH:MM, got {v!r}") from None
 
 
-def b_time_between(q: Any, args: tuple[Any, ...]) -> bool:
+def b_time_between(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
     """``time_between(Start, End)``: epoch seconds (numbers), or times of day "HH:MM" in UTC
     (a range may wrap midnight: "22:00".."06:00")."""
     start = _bound(args[0], "start", "time_between")
     end = _bound(args[1], "end", "time_between")
-    now = q.wall_clock()
+    now = ctx.wall_clock()
     if _is_number(start) and _is_number(end):
         return bool(start <= now < end)
     t = time.gmtime(now)
@@ -505,14 +508,14 @@ def lookup_path(data: Any, path: str) -> tuple[bool, Any]:
     return True, cur
 
 
-def b_input(q: Any, args: tuple[Any, ...]) -> bool:
+def b_input(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
     if len(args) != 2:
         raise EvaluationError("input takes 2 arguments")
     path = _text(args[0], "input")
-    if q.input is None:
+    if ctx.input is None:
         return False
-    found, value = lookup_path(q.input, path)
-    return found and bool(q.unify(args[1], from_json(value)))
+    found, value = lookup_path(ctx.input, path)
+    return found and bool(ctx.unify(args[1], from_json(value)))
 
 
 # built-ins whose arity is fixed (custom ones are not checked)

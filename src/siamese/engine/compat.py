@@ -153,11 +153,11 @@ class AsyncCall:
     def __anext__(self) -> Any:
         return self.agen.__anext__()
 
-    def bind(self, query: Any, bindings: Any) -> bool:
+    def bind(self, trail: list[Var], bindings: Any) -> bool:
         """Unify the variables of the call with one yielded bindings dict."""
         if bindings is None:  # "failure is not falsy": only None fails, {} succeeds
             return False
-        mark = len(query.trail)
+        mark = len(trail)
         for var, _ in list(bindings.items()):
             if not isinstance(var, Variable):
                 continue
@@ -165,7 +165,7 @@ class AsyncCall:
             if mine is None:
                 continue
             value = from_compat(Unificator.substitute(var, bindings), self.names)
-            if not unify(mine, value, query.trail):
-                undo(query.trail, mark)
+            if not unify(mine, value, trail):
+                undo(trail, mark)
                 return False
         return True

@@ -1,6 +1,6 @@
 """Compiled clause bodies: the joins of facts and tables, as generated Python.
 
-The solver interprets a clause body goal by goal (a continuation, a choicepoint and a
+The machine interprets a clause body goal by goal (a continuation, a choicepoint and a
 trail entry per step). Most decision rules are joins over facts and over the tables of
 recursive relations -- ``allow(?u, ?a, ?r) :- resource_type(?r, ?t), has_role(?u, ?role),
 role_includes(?role, ?sub), permission(?sub, ?a, ?t).`` For such a clause, whose every goal
@@ -8,6 +8,13 @@ calls a fact predicate or a request-independent tabled predicate with atoms and 
 as arguments, and whose values are all strings, the body is compiled once into nested
 Python loops over the same indexes and tables: bound variables are Python locals, and
 the point where a failing body got furthest is kept as it goes (for the "why not").
+
+The generated ``run(q, args)`` uses this interface of the machine ``q`` and no other:
+``q.steps`` and ``q.next_check`` (read, and written back before it returns or checks),
+``q.checkpoint()`` (the budget's check: True when the event loop is owed a turn) and
+``q.find_table(pred, key)`` (a complete table, or None). A tabled goal's key is made by
+:func:`~siamese.engine.tables.table_key` itself, evaluated when the code is generated on
+placeholders for the goal's values (see :func:`_tabled_key`).
 
 A compiled run finds the same first proof as the interpreter (same candidates in the same
 order) and fails at the same goal with the same bindings; when it cannot tell (a table
@@ -21,7 +28,10 @@ from __future__ import annotations
 import linecache
 from typing import TYPE_CHECKING, Any
 
-from .program import CALL, Slot
+from .analysis import greatest
+from .goals import CALL, G_ARGS, G_CALLEE, G_OP, G_SRC, Slot
+from .tables import table_key
+from .terms import Var
 
 if TYPE_CHECKING:
     from .program import CompiledClause, Predicate, Program
@@ -50,23 +60,15 @@ def _string_valued(program: Program) -> set[Predicate]:
     """Predicates all of whose answers hold strings only (the greatest such set): facts of
     strings, and rules whose head holds string constants and variables that each occur in
     a positive call of such a predicate (any proof then binds them to strings)."""
-    preds = list(program.predicates.values())
-    out = {p for p in preds if _str_rows(p)}
-    changed = True
-    while changed:
-        changed = False
-        for p in preds:
-            if p in out and not all(_strings_in_head(cc, out) for cc in p.clauses):
-                out.discard(p)
-                changed = True
-    return out
+    preds = [p for p in program.predicates.values() if _str_rows(p)]
+    return greatest(preds, lambda p, strs: all(_strings_in_head(cc, strs) for cc in p.clauses))
 
 
 def _strings_in_head(cc: CompiledClause, strs: set[Predicate]) -> bool:
     covered: set[int] = set()
     for g in cc.body:
-        if g[0] == CALL and g[1] in strs:
-            covered.update(a.i for a in g[2] if type(a) is Slot)
+        if g[G_OP] == CALL and g[G_CALLEE] in strs:
+            covered.update(a.i for a in g[G_ARGS] if type(a) is Slot)
     for a in cc.head:
         if type(a) is Slot:
             if a.i not in covered:
@@ -96,17 +98,17 @@ def _compilable(cc: CompiledClause, strs: set[Predicate]) -> bool:
     if not all(type(a) is Slot or type(a) is str for a in cc.head):
         return False
     for g in cc.body:
-        if g[0] != CALL:
+        if g[G_OP] != CALL:
             return False
-        p: Predicate = g[1]
+        p: Predicate = g[G_CALLEE]
         if p not in strs:
             return False
         if p.tabled:
-            if not p.request_independent or not p.abstractable or len(g[2]) >= 16:
-                return False  # see _table_key and _abstract (which _tabled_key mirrors)
+            if not p.request_independent or not p.abstractable or len(g[G_ARGS]) >= 16:
+                return False  # a table of the common shapes (see tables.table_key)
         elif p.clauses:
             return False
-        if not all(type(a) is Slot or type(a) is str for a in g[2]):
+        if not all(type(a) is Slot or type(a) is str for a in g[G_ARGS]):
             return False
     return True
 
@@ -128,7 +130,7 @@ class FastClause:
         c = cc.clause
         # where each body goal is written: a failed goal's location in the "why not"
         self.locations = [
-            f"{c.source}:{g[3].line}:{g[3].col}" if g[3] is not None else c.location
+            f"{c.source}:{g[G_SRC].line}:{g[G_SRC].col}" if g[G_SRC] is not None else c.location
             for g in cc.body
         ]
         # for a failure at each goal, the named variables bound by then (name, slot): the
@@ -140,7 +142,7 @@ class FastClause:
                 (name, i) for i, name in enumerate(cc.var_names)
                 if i in bound and name[0] == "?"
             ))
-            bound.update(a.i for a in g[2] if type(a) is Slot)
+            bound.update(a.i for a in g[G_ARGS] if type(a) is Slot)
 
     def _first_run(self, q: Any, args: tuple[Any, ...]) -> Any:
         self.generate()
@@ -154,8 +156,6 @@ class FastClause:
 
 
 def _generate(cc: CompiledClause) -> tuple[Any, str]:
-    from .solver import _FREE, var_key
-
     consts: dict[str, Any] = {"SliceOver": SliceOver, "NO_HEAD": NO_HEAD}
     names: dict[int, str] = {}
 
@@ -202,14 +202,14 @@ def _generate(cc: CompiledClause) -> tuple[Any, str]:
         return v(a.i) if type(a) is Slot else const(a)
 
     for gi, g in enumerate(cc.body):
-        pred: Predicate = g[1]
-        gargs = g[2]
+        pred: Predicate = g[G_CALLEE]
+        gargs = g[G_ARGS]
         p = const(pred)
         lines += [
             f"{ind}steps += 1",
             f"{ind}if steps >= nc:",
             f"{ind}    q.steps = steps",
-            f"{ind}    if q._checkpoint():",
+            f"{ind}    if q.checkpoint():",
             f"{ind}        raise SliceOver",
             f"{ind}    nc = q.next_check",
         ]
@@ -228,10 +228,10 @@ def _generate(cc: CompiledClause) -> tuple[Any, str]:
                 binds.append((j, a.i))
         all_bound = len(bound_pos) == len(gargs)
         if pred.tabled:
-            tk = _tabled_key(gargs, bound, const, value_of, _FREE, var_key)
+            tk = _tabled_key(pred, gargs, bound, const, value_of)
             t = f"t{gi}"
             lines += [
-                f"{ind}{t} = q._find_table({p}, ({p}, {tk}))",
+                f"{ind}{t} = q.find_table({p}, {tk})",
                 f"{ind}if {t} is None or not {t}.ground:",
                 f"{ind}    q.steps = steps",
                 f"{ind}    return None",
@@ -334,31 +334,33 @@ def _values(bound: set[int], nvars: int) -> str:
     return _tuple_code([f"v{i}" if i in bound else "None" for i in range(nvars)])
 
 
-def _tabled_key(gargs: tuple[Any, ...], bound: set[int], const: Any, value_of: Any,
-                free: list[tuple[Any, ...]], var_key: Any) -> str:
-    """The code of the table key the interpreter computes for this call (``_abstract`` then
-    ``_table_key`` in the solver): the first argument and every other free when the first is
-    bound and there is more than one; all the values when every argument is bound; else the
-    call's variant (bound values, and variables numbered by first occurrence)."""
-    def is_bound(a: Any) -> bool:
-        return type(a) is not Slot or a.i in bound
-
-    n = len(gargs)
-    if all(is_bound(a) for a in gargs) and n == 1:
-        return f"({value_of(gargs[0])},)"
-    if n > 1 and is_bound(gargs[0]):
-        rest = gargs[1:]
-        distinct_free = (
-            all(not is_bound(a) for a in rest) and len({a.i for a in rest}) == len(rest)
-        )
-        if any(is_bound(a) for a in rest) or distinct_free:
-            return f"({value_of(gargs[0])},) + {const(free[n - 1])}"
-    parts = []
-    numbers: dict[int, int] = {}
+def _tabled_key(pred: Predicate, gargs: tuple[Any, ...], bound: set[int], const: Any,
+                value_of: Any) -> str:
+    """The code of the table key of a tabled goal: :func:`~siamese.engine.tables.table_key`
+    evaluated now on the goal with a placeholder string for each value bound at run time
+    (and a variable for each free one), whose code then replaces it in the key. The
+    compiled call uses the table the interpreter would (their values are strings)."""
+    codes: dict[int, str] = {}  # id(placeholder) -> the code of its value
+    placeholders: list[str] = []  # kept alive while their ids are keys
+    free: dict[int, Var] = {}
+    call: list[Any] = []
     for a in gargs:
-        if is_bound(a):
-            parts.append(value_of(a))
+        if type(a) is not Slot or a.i in bound:
+            ph = "".join(("\x00placeholder ", str(len(placeholders))))  # a new object
+            placeholders.append(ph)
+            codes[id(ph)] = value_of(a)
+            call.append(ph)
         else:
-            k = numbers.setdefault(a.i, len(numbers))
-            parts.append(const(var_key(k)))
-    return _tuple_code(parts)
+            v = free.get(a.i)
+            if v is None:
+                v = free[a.i] = Var(a.name)
+            call.append(v)
+    key, _, _ = table_key(pred, tuple(call))
+
+    def code(x: Any) -> str:
+        if type(x) is tuple:
+            return _tuple_code([code(y) for y in x])
+        c = codes.get(id(x))
+        return c if c is not None else const(x)
+
+    return code(key)

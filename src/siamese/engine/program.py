@@ -15,57 +15,11 @@ from typing import Any, cast
 from .ast import BodyItem, Clause, FactBlock, Goal, Not, Or, ProgramItem
 from .builtins import BUILTIN_ARITIES, DEFAULT_BUILTINS, Builtin
 from .errors import EngineError, PolicySyntaxError
-from .proof import shorten
-from .terms import JsonMap, Struct, Term, Var, format_call
+from .goals import BUILTIN, CALL, NOT, OR, Slot, TList, TStruct
+from .proof import fact_node
+from .terms import UNBOUND, JsonMap, Struct, Term, Var, key_tuple, key_value
 
-__all__ = ["CompiledClause", "Predicate", "Program", "Slot", "TList", "TStruct"]
-
-
-class Slot:
-    """A clause variable, numbered within its clause."""
-
-    __slots__ = ("i", "name")
-
-    def __init__(self, i: int, name: str) -> None:
-        self.i = i
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"Slot({self.i}, {self.name})"
-
-
-class TStruct:
-    """A compound term template that contains clause variables."""
-
-    __slots__ = ("args", "name")
-
-    def __init__(self, name: str, args: tuple[Any, ...]) -> None:
-        self.name = name
-        self.args = args
-
-
-class TList:
-    """A list template that contains clause variables."""
-
-    __slots__ = ("items",)
-
-    def __init__(self, items: tuple[Any, ...]) -> None:
-        self.items = items
-
-
-# goal templates and runtime goals are tuples whose first element is one of these
-CALL = 0
-BUILTIN = 1
-NOT = 2
-OR = 3
-# markers the solver puts into continuations
-EXIT = 4
-ANSWER = 5
-NOTOK = 6
-# a call that bypasses tabling (the producer of a table evaluates its own clauses)
-CALL_RAW = 7
-# a progress marker in a body (the "why not" pass): calls goal[1](goal[2]) and succeeds
-MARK = 8
+__all__ = ["CompiledClause", "Predicate", "Program", "candidates"]
 
 
 class CompiledClause:
@@ -141,7 +95,7 @@ class Predicate:
         self.compiled = False
         self.request_independent = True
         # a tabled call with its first argument bound may be evaluated with the others free
-        # (see solver._abstract and analysis.abstractable)
+        # (see tables.table_key and analysis.abstractable)
         self.abstractable = False
         self.defined = False
 
@@ -179,11 +133,8 @@ class Predicate:
         if d is None:
             if len(self.fact_json_cache) >= FACT_JSON_CACHE:
                 self.fact_json_cache = {}
-            d = self.fact_json_cache[i] = {
-                "goal": shorten(format_call(self.name, self.rows[i])),
-                "kind": "fact",
-                "location": self.row_location(i),
-            }
+            d = self.fact_json_cache[i] = fact_node(self.name, self.rows[i],
+                                                    self.row_location(i))
         return d
 
     def ground_lookup(self) -> dict[tuple[Any, ...], int]:
@@ -191,7 +142,7 @@ class Predicate:
         if gi is None:
             gi = {}
             for i, row in enumerate(self.rows):
-                k = _key_tuple(row)
+                k = key_tuple(row)
                 if k not in gi:
                     gi[k] = i
             self.ground_index = gi
@@ -215,7 +166,7 @@ class Predicate:
                 for i, row in enumerate(self.rows):
                     k = row[p]
                     if type(k) is bool:
-                        k = _BoolKey[k]
+                        k = key_value(k)
                     lst = idx.get(k)
                     if lst is None:
                         idx[k] = [i]
@@ -223,7 +174,7 @@ class Predicate:
                         lst.append(i)
             else:
                 for i, row in enumerate(self.rows):
-                    k = _key_tuple(tuple(row[p] for p in positions))
+                    k = key_tuple(tuple(row[p] for p in positions))
                     lst = idx.get(k)
                     if lst is None:
                         idx[k] = [i]
@@ -231,32 +182,6 @@ class Predicate:
                         lst.append(i)
             self.indexes[positions] = idx
         return idx
-
-
-class _BoolKeyT:
-    """Index keys for booleans, so that ``true`` and ``1`` never share an index bucket."""
-
-    __slots__ = ("v",)
-
-    def __init__(self, v: bool) -> None:
-        self.v = v
-
-    def __repr__(self) -> str:
-        return f"BoolKey({self.v})"
-
-
-_BoolKey = {True: _BoolKeyT(True), False: _BoolKeyT(False)}
-
-
-def key_value(v: Any) -> Any:
-    return _BoolKey[v] if type(v) is bool else v
-
-
-def _key_tuple(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    for v in values:
-        if type(v) is bool:
-            return tuple(key_value(x) for x in values)
-    return values
 
 
 class Program:
@@ -267,8 +192,6 @@ class Program:
     """
 
     def __init__(self, builtins: dict[str, Builtin] | None = None) -> None:
-        from .builtins import DEFAULT_BUILTINS
-
         self.builtins: dict[str, Builtin] = dict(DEFAULT_BUILTINS)
         if builtins:
             self.builtins.update(builtins)
@@ -276,7 +199,7 @@ class Program:
         self.items: list[Clause] = []  # every rule and non-ground fact, for the checker
         self.tables: dict[Any, Any] = {}
         self.table_answers = 0
-        self._analysed = False
+        self.ready = False  # analysed and compiled (see build.finish): queries may run
         self.tabling = True
         self.compiled = True  # joins of facts and tables run as generated code (fastpath)
         # the literal paths that input(Path, ?V) goals read; None when some path is computed
@@ -331,7 +254,7 @@ class Program:
     def invalidate(self) -> None:
         self.tables = {}
         self.table_answers = 0
-        self._analysed = False
+        self.ready = False
 
     def _compile(self, clause: Clause, index: int) -> CompiledClause:
         slots: dict[Var, Slot] = {}
@@ -372,17 +295,6 @@ class Program:
             return (OR, branches, None, item)
         raise EngineError(f"not a body item: {item!r}")
 
-    # --- analysis ---------------------------------------------------------------
-
-    def analyse(self) -> None:
-        """Decide which predicates are tabled and which depend on the request."""
-        if self._analysed:
-            return
-        from .analysis import analyse
-
-        analyse(self)
-        self._analysed = True
-
 
 def _is_ground_const(t: Any) -> bool:
     tt = type(t)
@@ -413,3 +325,34 @@ def _template(t: Term, slots: dict[Var, Slot]) -> Any:
     if tt is JsonMap:
         return t
     return t
+
+
+def candidates(pred: Predicate, args: tuple[Any, ...]) -> Any:
+    """The indexes of the facts that can match a call, found by hash index on the
+    arguments that are bound to atoms (a set lookup when all of them are)."""
+    mask = 0
+    bit = 1
+    key: list[Any] = []
+    for a in args:
+        while type(a) is Var:
+            r = a.ref
+            if r is UNBOUND:
+                break
+            a = r
+        ta = type(a)
+        if ta is str or ta is int or ta is float:
+            mask |= bit
+            key.append(a)
+        elif ta is bool:
+            mask |= bit
+            key.append(key_value(a))
+        bit <<= 1
+    if mask == 0:
+        return range(len(pred.rows))
+    if mask == bit - 1:
+        i = pred.ground_lookup().get(tuple(key))
+        return () if i is None else (i,)
+    idx = pred.by_mask.get(mask)
+    if idx is None:
+        idx = pred.mask_index(mask)
+    return idx.get(key[0] if len(key) == 1 else tuple(key), ())

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .ast import Clause
 from .terms import Struct, format_call, format_term, to_json
+
+if TYPE_CHECKING:
+    from .program import CompiledClause
 
 MAX_PROOF_DEPTH = 100  # levels of a proof tree in an explanation
 MAX_GOAL_TEXT = 300  # a goal holding a fetched document must not bloat every explanation
@@ -175,3 +178,27 @@ class WhyNot:
 
     def format(self) -> str:
         return "\n".join(self.lines())
+
+
+# --- the nodes of a proof's JSON (ProofNode.to_dict makes the same from a tree) ---------------
+
+
+def fact_node(name: str, row: tuple[Any, ...], location: str) -> dict[str, Any]:
+    """A fact's node of a proof's JSON (rows are ground: the call is the row)."""
+    return {"goal": shorten(format_call(name, row)), "kind": "fact", "location": location}
+
+
+def rule_node(cc: CompiledClause, goal_text: str) -> dict[str, Any]:
+    """A rule's node of a proof's JSON, without its children (``ProofNode.to_dict``)."""
+    d: dict[str, Any] = {"goal": shorten(goal_text), "kind": "rule", "rule": cc.label,
+                         "location": cc.location}
+    description = cc.clause.description
+    if description:
+        d["description"] = description
+    return d
+
+
+def leaf_node(goal_text: str, kind: str) -> dict[str, Any]:
+    """A node of a proof's JSON for a built-in, a negation or a table's answer shown
+    without its own proof."""
+    return {"goal": shorten(goal_text), "kind": kind}

@@ -111,7 +111,7 @@ Term = Any  # str | int | float | bool | tuple | Struct | JsonMap | Var
 # term may have as a tree, for every walker that copies, keys, compares or prints one. A
 # rule can build a term that shares its subterms, ``h(?x, f(?x, ?x))`` called n times, in
 # n steps: its tree has 2^n leaves, and a walk of it would never end. Such a walk raises
-# LimitExceeded("max_term_nodes") instead (Limits.max_term_nodes in the solver). The bound
+# LimitExceeded("max_term_nodes") instead (Limits.max_term_nodes). The bound
 # leaves room for any value a request can carry: a 1 MB JSON body has at most about
 # 500,000 values.
 MAX_TERM_NODES = 1_000_000
@@ -514,3 +514,57 @@ def _format_call(name: str, args: tuple[Term, ...], left: list[int], limit: int)
 
 def format_args(name: str, args: Iterable[Term]) -> str:
     return format_term(Struct(name, tuple(args)))
+
+
+# --- index and table keys of atoms ---------------------------------------------------------
+
+
+class _BoolKeyT:
+    """Index keys for booleans, so that ``true`` and ``1`` never share an index bucket."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v: bool) -> None:
+        self.v = v
+
+    def __repr__(self) -> str:
+        return f"BoolKey({self.v})"
+
+
+_BoolKey = {True: _BoolKeyT(True), False: _BoolKeyT(False)}
+
+
+def key_value(v: Any) -> Any:
+    """An atom as a dict key: itself, but a boolean never equal to 1 or 0."""
+    return _BoolKey[v] if type(v) is bool else v
+
+
+def key_tuple(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    for v in values:
+        if type(v) is bool:
+            return tuple(key_value(x) for x in values)
+    return values
+
+
+def match_args(args: tuple[Any, ...], row: tuple[Any, ...], trail: list[Var]) -> bool:
+    """Unify a call's arguments with a fact row or a table answer (the caller undoes on
+    failure). Rows are ground; an answer may hold variables, which only ``_unify`` binds."""
+    for a, v in zip(args, row):
+        while type(a) is Var:
+            r = a.ref
+            if r is UNBOUND:
+                a.ref = v
+                trail.append(a)
+                break
+            a = r
+        else:
+            if a is v:
+                continue
+            if type(a) is str:
+                if type(v) is str and a == v:
+                    continue
+                if type(v) is not Var:
+                    return False
+            if not _unify(a, v, trail):
+                return False
+    return True

@@ -41,18 +41,16 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Iterable
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import NoReturn
 
 from .ast import BodyItem, Clause, FactBlock, Goal, Not, Or, ProgramItem
 from .errors import PolicyErrors, PolicySyntaxError
-from .terms import Struct, Term, Var, format_term, is_ground
+from .lexer import ADD_OPS, INFIX, MUL_OPS, WORD_INFIX, Token, eof_token, tokenize, tokenize_line
+from .terms import Struct, Term, Var, is_ground
 
 __all__ = [
     "ProgramBuilder",
-    "format_body",
-    "format_clause",
-    "format_goal",
     "parse_goals",
     "parse_program",
     "parse_term",
@@ -60,181 +58,10 @@ __all__ = [
 
 _intern = sys.intern
 
-# --- tokens -------------------------------------------------------------------------
-#
-# A token is a tuple (kind, value, line, col, text). ``kind`` is one of "name", "var",
-# "num", "str", "err" (a lexical error; value is the message), "eof", or the punctuation
-# itself ("(", ":-", "==", ...). ``text`` is the source text, used in messages.
-
-Token = tuple[str, Any, int, int, str]
-
-_TOKEN_RE = re.compile(
-    r"""
-      (?P<ws>[ \t\r\f\v]+)
-    | (?P<var>\?[A-Za-z0-9_]+)
-    | (?P<num>[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)
-    | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-    | (?P<dq>"(?:[^"\\\n]|\\.)*")
-    | (?P<sq>'(?:[^'\\\n]|\\.)*')
-    | (?P<punct>:-|==|!=|<=|>=|//|[()\[\],.;@<>+\-*/])
-    | (?P<comment>\#)
-    | (?P<pct>%)
-    """,
-    re.VERBOSE,
-)
-
-_ESCAPE_RE = re.compile(r"\\(.)")
-_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "0": "\0", "/": "/"}
-
-_OPERAND_END = frozenset({"num", "var", "name", "str", ")", "]"})
-_OPERAND_START_RE = re.compile(r"[ \t]*[-?(\[\w\"']")
-# A comparison later on the line: "?n % 2 == 0" (stops at a goal separator or a comment).
-_COMPARISON_AHEAD_RE = re.compile(r"[^,;#\n]*?(?:==|!=|<=|>=|<|>)")
-_COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
-_CHAR_HINTS = {
-    ":": "unexpected character ':' (did you mean ':-'?)",
-    "=": "unexpected character '=' (use '==' to compare, 'is' to compute)",
-    "?": "expected a variable name after '?'",
-}
-
-
-def _decode_string(body: str) -> str | int:
-    """The value of a quoted string's body, or the offset of its first unknown escape."""
-    if "\\" not in body:
-        return _intern(body)
-    parts = []
-    last = 0
-    for m in _ESCAPE_RE.finditer(body):
-        ch = _ESCAPES.get(m.group(1))
-        if ch is None:
-            return m.start()
-        parts.append(body[last : m.start()])
-        parts.append(ch)
-        last = m.end()
-    parts.append(body[last:])
-    return _intern("".join(parts))
-
-
-def _tokenize_line(line: str, lineno: int, out: list[Token]) -> None:
-    """Append the tokens of one source line to ``out`` (no token spans two lines)."""
-    first = len(out)
-    pos = 0
-    end = len(line)
-    match = _TOKEN_RE.match
-    while pos < end:
-        m = match(line, pos)
-        col = pos + 1
-        if m is None:
-            ch = line[pos]
-            if ch in "\"'":
-                out.append(("err", "unterminated string", lineno, col, line[pos:]))
-                return
-            message = _CHAR_HINTS.get(ch) or f"unexpected character {ch!r}"
-            out.append(("err", message, lineno, col, ch))
-            pos += 1
-            continue
-        kind = m.lastgroup
-        text = m.group()
-        pos = m.end()
-        if kind == "ws":
-            continue
-        if kind == "name":
-            out.append(("name", _intern(text), lineno, col, text))
-        elif kind == "var":
-            out.append(("var", text, lineno, col, text))
-        elif kind == "num":
-            number = float(text) if ("." in text or "e" in text or "E" in text) else int(text)
-            out.append(("num", number, lineno, col, text))
-        elif kind == "punct":
-            out.append((text, text, lineno, col, text))
-        elif kind == "dq" or kind == "sq":
-            value = _decode_string(text[1:-1])
-            if type(value) is int:
-                bad = text[value + 1 : value + 3]
-                out.append(
-                    ("err", f"unknown escape '{bad}' in string", lineno, col + value + 1, bad)
-                )
-            else:
-                out.append(("str", value, lineno, col, text))
-        elif kind == "pct" and _percent_is_operator(out, first, line, pos):
-            out.append(("%", "%", lineno, col, "%"))
-        else:  # a comment runs to the end of the line
-            return
-
-
-def _percent_is_operator(tokens: list[Token], first: int, line: str, after: int) -> bool:
-    """Whether the ``%`` just read is the modulo operator rather than a comment.
-
-    It must sit between two operands, and be inside an arithmetic context: one opened on
-    this line by ``is``, ``in`` or a comparison at the same goal level, or a comparison that
-    follows on the same line. Goal levels are tracked with a stack of brackets, because a
-    ``,`` separates goals only outside argument lists.
-    """
-    if len(tokens) <= first:
-        return False
-    prev = tokens[-1]
-    if prev[0] not in _OPERAND_END or (prev[0] == "name" and prev[1] in ("is", "in", "not")):
-        return False
-    if not _OPERAND_START_RE.match(line, after):
-        return False
-    # each frame: [arithmetic context active, is a goal level]
-    stack = [[False, True]]
-    last_kind = ""
-    for tok in tokens[first:]:
-        kind = tok[0]
-        frame = stack[-1]
-        if kind == "(":
-            is_call = last_kind in ("name", "str")
-            is_group = not is_call and not frame[0]
-            stack.append([frame[0], is_group])
-        elif kind == "[":
-            stack.append([frame[0], False])
-        elif kind in (")", "]"):
-            if len(stack) > 1:
-                stack.pop()
-        elif kind in (",", ";"):
-            if frame[1]:
-                frame[0] = False
-        elif kind in (":-", "."):
-            stack = [[False, True]]
-        elif kind in _COMPARISONS or (kind == "name" and tok[1] in ("is", "in")):
-            frame[0] = True
-        last_kind = kind
-    return stack[-1][0] or _COMPARISON_AHEAD_RE.match(line, after) is not None
-
-
-def _tokenize(text: str) -> list[Token]:
-    tokens: list[Token] = []
-    lines = text.split("\n")
-    for lineno, line in enumerate(lines, 1):
-        _tokenize_line(line, lineno, tokens)
-    tokens.append(_eof_token(tokens, lines[-1], len(lines)))
-    return tokens
-
-
-def _eof_token(tokens: list[Token], last_line: str, last_lineno: int) -> Token:
-    """The end of input, placed right after the last token (or at the end of the text)."""
-    if tokens:
-        last = tokens[-1]
-        return ("eof", None, last[2], last[3] + len(last[4]), "")
-    return ("eof", None, max(last_lineno, 1), len(last_line.rstrip("\r")) + 1, "")
-
-
 # --- the recursive-descent parser --------------------------------------------------------
 
-_INFIX = {
-    "==": "eq",
-    "!=": "neq",
-    "<": "lt",
-    "<=": "lte",
-    ">": "gt",
-    ">=": "gte",
-}
-_WORD_INFIX = {"in": "member", "is": "is"}
-_ADD_OPS = frozenset({"+", "-"})
-_MUL_OPS = frozenset({"*", "/", "//", "%"})
 # tokens after a closing ')' that show a '(' at the start of a goal opened an expression
-_EXPR_FOLLOW = frozenset(_INFIX) | _ADD_OPS | _MUL_OPS
+_EXPR_FOLLOW = frozenset(INFIX) | ADD_OPS | MUL_OPS
 
 
 class _Failure(Exception):
@@ -471,7 +298,7 @@ class _Parser:
     @staticmethod
     def continues_expression(tok: Token) -> bool:
         """Whether ``tok``, after a parenthesis, shows it closed an arithmetic expression."""
-        return tok[0] in _EXPR_FOLLOW or (tok[0] == "name" and tok[1] in _WORD_INFIX)
+        return tok[0] in _EXPR_FOLLOW or (tok[0] == "name" and tok[1] in WORD_INFIX)
 
     def group(self) -> list[BodyItem]:
         open_tok = self.advance()
@@ -492,9 +319,9 @@ class _Parser:
             self.expected("a goal")
         left = self.expr()
         op = self.tok
-        name = _INFIX.get(op[0])
+        name = INFIX.get(op[0])
         if name is None and op[0] == "name":
-            name = _WORD_INFIX.get(op[1])
+            name = WORD_INFIX.get(op[1])
         if name is not None:
             self.advance()
             right = self.expr()
@@ -521,14 +348,14 @@ class _Parser:
 
     def expr(self) -> Term:
         left = self.mul_expr()
-        while self.tok[0] in _ADD_OPS:
+        while self.tok[0] in ADD_OPS:
             op = self.advance()[0]
             left = Struct(op, (left, self.mul_expr()))
         return left
 
     def mul_expr(self) -> Term:
         left = self.unary()
-        while self.tok[0] in _MUL_OPS:
+        while self.tok[0] in MUL_OPS:
             op = self.advance()[0]
             left = Struct(op, (left, self.unary()))
         return left
@@ -734,7 +561,7 @@ def parse_program(text: str, source: str = "<input>") -> list[ProgramItem]:
 
     def flush() -> None:
         if pending:
-            pending.append(_eof_token(pending, "", 0))
+            pending.append(eof_token(pending, "", 0))
             parsed: list[Clause] = []
             _Parser(pending, source, line_text).program(parsed, errors)
             for clause in parsed:
@@ -749,12 +576,12 @@ def parse_program(text: str, source: str = "<input>") -> list[ProgramItem]:
         if start != pos:
             for line in text[pos:start].split("\n")[:-1]:
                 lineno += 1
-                _tokenize_line(line, lineno, pending)
+                tokenize_line(line, lineno, pending)
         lineno += 1
         pos = m.end() + 1
         if pending:
             if pending[-1][0] != ".":  # inside a clause: let the parser see this line
-                _tokenize_line(m.group(), lineno, pending)
+                tokenize_line(m.group(), lineno, pending)
                 continue
             flush()
         g = m.groups()
@@ -768,7 +595,7 @@ def parse_program(text: str, source: str = "<input>") -> list[ProgramItem]:
     if pos < len(text):
         for line in text[pos:].split("\n"):
             lineno += 1
-            _tokenize_line(line, lineno, pending)
+            tokenize_line(line, lineno, pending)
     flush()
     _raise_errors(errors)
     return builder.items
@@ -782,7 +609,7 @@ def _raise_errors(errors: list[PolicySyntaxError]) -> None:
 
 
 def _single_parser(text: str, source: str) -> _Parser:
-    return _Parser(_tokenize(text), source, _Lines(text))
+    return _Parser(tokenize(text), source, _Lines(text))
 
 
 def parse_goals(text: str, source: str = "<query>") -> tuple[list[BodyItem], dict[str, Var]]:
@@ -812,79 +639,3 @@ def parse_term(text: str, source: str = "<term>") -> Term:
     except _Failure as f:
         raise f.error from None
     return term
-
-
-# --- printing ---------------------------------------------------------------------------
-
-_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
-_INFIX_TEXT = {v: k for k, v in _INFIX.items()} | {"member": "in", "is": "is"}
-
-
-def _quote(s: str) -> str:
-    out = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-    return f'"{out}"'
-
-
-def _format_expr(t: Term, min_prec: int = 0, modulo_infix: bool = True) -> str:
-    """An arithmetic tree in infix form, with the parentheses its shape needs.
-
-    ``modulo_infix`` is False on the left of an infix goal, where ``%`` would read as a
-    comment; there ``%`` is written in call form, ``"%"(a, b)``, which parses to the same term.
-    """
-    if type(t) is Struct and len(t.args) == 2:
-        prec = _PRECEDENCE.get(t.name)
-        if prec is not None and (modulo_infix or t.name != "%"):
-            left = _format_expr(t.args[0], prec, modulo_infix)
-            right = _format_expr(t.args[1], prec + 1, modulo_infix)
-            text = f"{left} {t.name} {right}"
-            return f"({text})" if prec < min_prec else text
-        if prec is not None:
-            a = _format_expr(t.args[0], 0, modulo_infix)
-            b = _format_expr(t.args[1], 0, modulo_infix)
-            return f'"%"({a}, {b})'
-    return format_term(t)
-
-
-def _format_call(s: Struct) -> str:
-    if s.args:
-        return format_term(s)
-    name = format_term(s.name)
-    return name if name == s.name else name + "()"
-
-
-def format_goal(item: BodyItem) -> str:
-    """One body item in the text syntax (infix for the comparison built-ins)."""
-    if type(item) is Goal:
-        term = item.term
-        op = _INFIX_TEXT.get(term.name)
-        if op is not None and len(term.args) == 2:
-            left = _format_expr(term.args[0], modulo_infix=False)
-            return f"{left} {op} {_format_expr(term.args[1])}"
-        return _format_call(term)
-    if type(item) is Not:
-        if len(item.body) == 1:  # a lone disjunction prints its own parentheses
-            return "not " + format_goal(item.body[0])
-        return "not (" + format_body(item.body) + ")"
-    if type(item) is Or:
-        return "(" + " ; ".join(format_body(b) for b in item.branches) + ")"
-    raise TypeError(f"not a body item: {item!r}")
-
-
-def format_body(items: Iterable[BodyItem]) -> str:
-    return ", ".join(format_goal(item) for item in items)
-
-
-def format_clause(clause: Clause) -> str:
-    """A clause in the text syntax, annotations first; parseable back to the same clause."""
-    annotations = dict(clause.annotations)
-    if clause.description is not None:
-        annotations = {"description": clause.description, **annotations}
-    if clause.id is not None:
-        annotations = {"id": clause.id, **annotations}
-    lines = [f"@{name}({_quote(value)})" for name, value in annotations.items()]
-    head = _format_call(clause.head)
-    if clause.body:
-        lines.append(f"{head} :- {format_body(clause.body)}.")
-    else:
-        lines.append(f"{head}.")
-    return "\n".join(lines)

@@ -3,7 +3,7 @@
 One :class:`HttpData` per process owns a pooled ``httpx.AsyncClient`` (connection limits,
 keep-alive), the data cache and the circuit breakers; the server builds it at startup and
 closes it at shutdown. A fetch that is refused, fails, times out, is too large or is not a
-2xx JSON answer makes the goal fail and notes why (:func:`siamese.engine.solver.note`):
+2xx JSON answer makes the goal fail and notes why (:func:`siamese.engine.note`):
 the decision is a deny that names the URL and the cause, and it is not cached — a flaky
 upstream can cost an allow, never grant one.
 """
@@ -20,10 +20,8 @@ import httpcore
 import httpx
 import orjson
 
-from ..engine.builtins import Builtin, custom
+from ..engine import Builtin, custom, from_json, mark_volatile, note
 from ..engine.compat import Term, Unificator
-from ..engine.solver import current_query, note
-from ..engine.terms import from_json
 from .breaker import Breakers, CircuitBreaker
 from .cache import DataCache, freshness
 from .guard import Allowlist, GuardedBackend, Refused, Resolver
@@ -252,9 +250,7 @@ class HttpData:
         if not reusable and not self.volatile:
             # data its source said not to keep (no-store, max-age=0) must not live on in a
             # cached decision either
-            q = current_query.get()
-            if q is not None:
-                q.mark_volatile()
+            mark_volatile()
         new = Unificator.unify(out, value, bindings)
         if new is not None:
             yield new

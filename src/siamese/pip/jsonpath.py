@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine.builtins import Builtin
-from ..engine.errors import EvaluationError
-from ..engine.terms import JsonMap, Var, deref, format_term
+from ..engine import Builtin, BuiltinContext, EvaluationError, JsonMap, Var, format_term
+from ..engine.terms import deref
 
 __all__ = ["JSON_PATH_BUILTINS", "b_json_path", "walk"]
 
@@ -62,14 +61,14 @@ def walk(data: Any, steps: list[str | int]) -> tuple[bool, Any]:
 
 
 def _json_path(name: str) -> Any:
-    def b_json_path(q: Any, args: tuple[Any, ...]) -> bool:
+    def b_json_path(ctx: BuiltinContext, args: tuple[Any, ...]) -> bool:
         if len(args) != 3:
             raise EvaluationError(f"{name} takes 3 arguments")
         data = deref(args[0])
         if type(data) is Var:
             raise EvaluationError(f"{name}: the JSON value is unbound")
         found, value = walk(data, _steps(args[1], name))
-        return found and bool(q.unify(args[2], value))
+        return found and bool(ctx.unify(args[2], value))
 
     return b_json_path
 

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from ..engine.builtins import DEFAULT_BUILTINS, Builtin, custom
+from ..engine import DEFAULT_BUILTINS, Builtin, custom
 from .jsonpath import JSON_PATH_BUILTINS
 
 __all__ = ["OperatorBuiltinError", "load_operator_builtins", "operator_builtins"]

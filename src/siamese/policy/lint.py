@@ -14,11 +14,22 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine.ast import BodyItem, Clause, Goal, Not, Or
-from ..engine.builtins import BUILTIN_ARITIES, DEFAULT_BUILTINS
+from ..engine import (
+    BUILTIN_ARITIES,
+    DEFAULT_BUILTINS,
+    BodyItem,
+    Clause,
+    Goal,
+    Not,
+    Or,
+    Predicate,
+    Program,
+    Struct,
+    Var,
+    format_term,
+)
 from ..engine.patterns import check_glob, check_regex
-from ..engine.program import Predicate, Program
-from ..engine.terms import Struct, Var
+from ..engine.terms import key_value
 
 __all__ = ["BUILTIN_ARITIES", "Finding", "lint"]
 
@@ -238,7 +249,6 @@ def _can_match(p: Predicate, args: tuple[Any, ...]) -> bool:
     consts = [(i, a) for i, a in enumerate(args) if type(a) in (str, int, float, bool)]
     if not consts:
         return bool(p.rows)
-    from ..engine.program import key_value
 
     idx = p.index_on(tuple(i for i, _ in consts))
     key = key_value(consts[0][1]) if len(consts) == 1 else tuple(key_value(a) for _, a in consts)
@@ -282,7 +292,6 @@ def _never_fire(program: Program) -> list[Finding]:
         if pred is None or not pred.defined:
             continue  # reported as undefined
         src, line, col = _at(c, g)
-        from ..engine.terms import format_term
 
         out.append(Finding(src, line, col, "warning", "never-fires",
                            f"rule {c.label} can never fire: {why}: {format_term(g.term)}"))

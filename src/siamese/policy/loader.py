@@ -10,10 +10,16 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..engine.builtins import Builtin
-from ..engine.errors import EngineError, PolicyErrors, PolicySyntaxError
-from ..engine.program import Program
-from ..engine.syntax import parse_source, policy_kind
+from ..engine import (
+    Builtin,
+    EngineError,
+    PolicyErrors,
+    PolicySyntaxError,
+    Program,
+    finish,
+    parse_source,
+    policy_kind,
+)
 
 
 @dataclass
@@ -98,7 +104,7 @@ def build_program(
             errors.append(e)
     if not errors:
         try:
-            program.analyse()
+            finish(program)
         except EngineError as e:
             errors.append(e)
     if not errors and lint_errors:

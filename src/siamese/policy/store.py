@@ -14,8 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..engine.builtins import Builtin
-from ..engine.errors import EngineError
+from ..engine import Builtin, EngineError
 from .loader import PolicySet, load_policy_set
 
 log = logging.getLogger("siamese.policy")

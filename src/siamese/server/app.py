@@ -25,7 +25,7 @@ from ..decision.authorizer import Authorizer
 from ..decision.cache import DecisionCache
 from ..decision.redact import DEFAULT_REDACT, Redactor
 from ..decision.service import DecisionService
-from ..engine.builtins import Builtin
+from ..engine import Builtin
 from ..pip import HttpData, OperatorBuiltinError, load_operator_builtins
 from ..policy.store import PolicyStore, ReloadResult
 from ..policy.watcher import PolicyWatcher

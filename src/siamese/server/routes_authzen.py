@@ -15,7 +15,7 @@ from starlette.routing import Route
 from ..decision.models import Decision, RequestError
 from ..decision.models import Request as DecisionRequest
 from ..decision.service import NotReady
-from ..engine.errors import EngineError, LimitExceeded
+from ..engine import EngineError, LimitExceeded
 from .asgi import Call, Reply
 from .context import Context
 from .responses import ApiError, JSONResponse, bounded_int

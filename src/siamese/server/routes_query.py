@@ -10,13 +10,22 @@ import orjson
 from starlette.routing import Route
 
 from ..decision.service import NotReady
-from ..engine.ast import BodyItem, Goal, Not, Or
-from ..engine.errors import EngineError, LimitExceeded, PolicySyntaxError
-from ..engine.program import Program
-from ..engine.proof import MAX_PROOF_DEPTH
-from ..engine.solver import Query, compile_query, distinct_solutions
-from ..engine.terms import to_json
-from ..engine.textsyntax import parse_goals
+from ..engine import (
+    MAX_PROOF_DEPTH,
+    BodyItem,
+    EngineError,
+    Goal,
+    LimitExceeded,
+    Not,
+    Or,
+    PolicySyntaxError,
+    Program,
+    Query,
+    compile_query,
+    distinct_solutions,
+    parse_goals,
+    to_json,
+)
 from ..policy.lint import BUILTIN_ARITIES
 from .asgi import Call, Reply
 from .context import Context

@@ -1,0 +1,196 @@
+"""Proof events, and every proof made from them: trees (:class:`ProofNode`) and JSON.
+
+A query that explains (``proofs=True``) records what proved each goal as a persistent
+linked list of events ``(event, older_events)``, newest first; backtracking drops events
+by going back to an older list, at no cost. An event is one of:
+
+==========================================  ===========================================
+``("rule", goal, compiled_clause)``         the goal's proof starts with this rule; the
+                                            events up to the matching ``("exit",)`` are
+                                            its body's
+``("exit",)``                               the end of a rule's body
+``("fact", goal, row_index)``               the goal matched a fact
+``("builtin", goal)``                       a built-in succeeded
+``("not", goal)``                           a negation succeeded (its goals had no proof)
+``("answer", goal, table, answer)``         the goal took an answer of a table (whose
+                                            proof the table keeps, when it explains)
+==========================================  ===========================================
+
+Every proof's JSON is put together here: by :func:`proof_json` from events and by
+:func:`compiled_proof` from a compiled body's choices, of the nodes that
+:mod:`~siamese.engine.proof` makes (the one place that knows a node's fields).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .goals import G_ARGS, G_CALLEE, call_text, copy_goal, goal_text
+from .proof import MAX_PROOF_DEPTH, ProofNode, leaf_node, rule_node
+from .tables import answer_key, variant_key
+from .terms import Struct, Var, format_call, resolve
+
+if TYPE_CHECKING:
+    from .program import CompiledClause, Predicate
+    from .tables import Table
+
+__all__ = ["ProofJson", "compiled_proof", "copy_events", "proof_from_events", "proof_json"]
+
+ProofJson = tuple[list[dict[str, Any]], list[str]]
+
+
+def _not_text(goal: tuple[Any, ...]) -> str:
+    return "not (" + ", ".join(goal_text(g) for g in goal[G_CALLEE]) + ")"
+
+
+def _items(events: Any) -> list[Any]:
+    """The events oldest first."""
+    items = []
+    while events is not None:
+        items.append(events[0])
+        events = events[1]
+    items.reverse()
+    return items
+
+
+def proof_json(events: Any, top: int = 1) -> ProofJson:
+    """The proof of a solution as the JSON of ``ProofNode.to_dict`` and its rule ids (the
+    deciding rule first, each once), made straight from the events: no tree of nodes and no
+    term per goal on the way. ``top`` is the level of its roots in the explanation (2 for
+    the body of a rule shown above them). A proof deep enough to be truncated takes the
+    tree's path."""
+    root: list[dict[str, Any]] = []
+    stack: list[list[dict[str, Any]]] = [root]
+    rules_open: list[dict[str, Any]] = []
+    rules: list[str] = []
+    for ev in _items(events):
+        kind = ev[0]
+        if kind == "exit":
+            if rules_open:
+                d = rules_open.pop()
+                stack.pop()
+                if not d["children"]:
+                    del d["children"]
+            continue
+        goal = ev[1]
+        level = len(stack) + top - 1  # of a node added now: ``top`` for the roots
+        if kind == "rule":
+            if level >= MAX_PROOF_DEPTH:
+                return _proof_json_of_tree(events, top)
+            cc = ev[2]
+            d = rule_node(cc, call_text(goal))
+            children: list[dict[str, Any]] = []
+            d["children"] = children
+            stack[-1].append(d)
+            stack.append(children)
+            rules_open.append(d)
+            if cc.label not in rules:
+                rules.append(cc.label)
+        elif kind == "fact":
+            stack[-1].append(goal[G_CALLEE].fact_json(ev[2]))
+        elif kind == "builtin":
+            stack[-1].append(leaf_node(call_text(goal), "builtin"))
+        elif kind == "not":
+            stack[-1].append(leaf_node(_not_text(goal), "not"))
+        elif kind == "answer":
+            table: Table = ev[2]
+            sub = None
+            if table.proofs is not None:
+                sub = table.proofs.get(answer_key(ev[3]))
+            if sub is None:
+                stack[-1].append(leaf_node(call_text(goal), "table"))
+                continue
+            sub_json, sub_rules, height = sub.shared()
+            if level + height - 1 >= MAX_PROOF_DEPTH:
+                return _proof_json_of_tree(events, top)
+            stack[-1].append(sub_json)
+            for r in sub_rules:
+                if r not in rules:
+                    rules.append(r)
+    return root, rules
+
+
+def _proof_json_of_tree(events: Any, top: int) -> ProofJson:
+    nodes = proof_from_events(events)
+    rules: list[str] = []
+    for node in nodes:
+        for r in node.rule_ids():
+            if r not in rules:
+                rules.append(r)
+    return [n.to_dict(MAX_PROOF_DEPTH - top + 1) for n in nodes], rules
+
+
+def proof_from_events(events: Any) -> list[ProofNode]:
+    """Rebuild proof trees from the persistent event list of a solution."""
+    root: list[ProofNode] = []
+    stack: list[list[ProofNode]] = [root]
+    for ev in _items(events):
+        kind = ev[0]
+        if kind == "exit":
+            if len(stack) > 1:
+                stack.pop()
+            continue
+        goal = ev[1]
+        if kind == "not":
+            stack[-1].append(ProofNode(_not_text(goal), "not", None, None, []))
+            continue
+        term = Struct(goal[G_CALLEE].name, tuple([resolve(a) for a in goal[G_ARGS]]))
+        if kind == "rule":
+            cc: CompiledClause = ev[2]
+            node = ProofNode(term, "rule", cc.clause.label, cc.clause.location, [], cc.clause)
+            stack[-1].append(node)
+            stack.append(node.children)
+        elif kind == "fact":
+            pred: Predicate = goal[G_CALLEE]
+            stack[-1].append(ProofNode(term, "fact", None, pred.row_location(ev[2]), []))
+        elif kind == "builtin":
+            stack[-1].append(ProofNode(term, "builtin", None, None, []))
+        elif kind == "answer":
+            table: Table = ev[2]
+            sub = table.proofs.get(variant_key(ev[3])) if table.proofs is not None else None
+            if sub is not None:
+                stack[-1].append(sub)
+            else:
+                stack[-1].append(ProofNode(term, "table", None, None, []))
+    return root
+
+
+def compiled_proof(
+    cc: CompiledClause, goal: tuple[Any, ...], chosen: tuple[Any, ...]
+) -> ProofJson | None:
+    """The proof JSON of a compiled body's proof, as :func:`proof_json` makes it from the
+    interpreter's events: ``chosen`` has, per body goal, the fact's row index or the
+    (table, answer) it used. None if a tabled sub-proof is too deep to show this way."""
+    rules = [cc.label]
+    children: list[dict[str, Any]] = []
+    for g, ch in zip(cc.body, chosen):
+        pred: Predicate = g[G_CALLEE]
+        if type(ch) is int:
+            children.append(pred.fact_json(ch))
+            continue
+        table, ans = ch
+        sub = table.proofs.get(ans) if table.proofs is not None else None
+        if sub is None:
+            children.append(leaf_node(format_call(pred.name, ans), "table"))
+            continue
+        sub_json, sub_rules, height = sub.shared()
+        if 2 + height - 1 >= MAX_PROOF_DEPTH:  # level 2: the children of a top rule
+            return None
+        children.append(sub_json)
+        for r in sub_rules:
+            if r not in rules:
+                rules.append(r)
+    node = rule_node(cc, call_text(goal))
+    node["children"] = children
+    return [node], rules
+
+
+def copy_events(events: Any, mapping: dict[Var, Var]) -> Any:
+    """The events with the goals' variables renamed by ``mapping`` (a consumer's copy)."""
+    out: Any = None
+    for ev in _items(events):
+        if ev[0] in ("rule", "fact", "builtin", "not", "answer") and ev[1] is not None:
+            ev = (ev[0], copy_goal(ev[1], mapping)) + ev[2:]  # noqa: RUF005 - faster than *
+        out = (ev, out)
+    return out
+
