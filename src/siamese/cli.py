@@ -99,6 +99,8 @@ def _show_compiled(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    from .engine.proof import MAX_PROOF_DEPTH
+    from .engine.render import proof_lines, why_not_lines
     from .engine.solver import compile_query
     from .engine.textsyntax import parse_goals
     from .policy.loader import load_policy_set
@@ -113,6 +115,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     items, names = parse_goals(args.goal)
     goals = compile_query(program, items)
     input_data: Any = json.loads(args.input) if args.input else None
+    depth = MAX_PROOF_DEPTH + 1  # as /v1/query: one level more than a decision's (the goal)
 
     # the async driver: a goal may call async built-ins (http_get_json, the operator's)
     async def run() -> None:
@@ -126,14 +129,15 @@ def cmd_query(args: argparse.Namespace) -> int:
                 if args.json:
                     rec: dict[str, Any] = {n: to_json(v) for n, v in values.items()}
                     if args.explain:
-                        rec = {"bindings": rec, "proof": [p.to_dict() for p in q.proof()]}
+                        rec = {"bindings": rec, "proof": [p.to_dict(depth) for p in q.proof()]}
                     out.write(json.dumps(rec) + "\n")
                 else:
                     text = ", ".join(f"{n} = {format_term(v)}" for n, v in values.items())
                     out.write((text or "true") + "\n")
                     if args.explain:
                         for node in q.proof():
-                            out.write(node.format() + "\n")
+                            for line in proof_lines(node.to_dict(depth), indent="  "):
+                                out.write(line + "\n")
                 if args.limit and shown >= args.limit:
                     break
         finally:
@@ -146,7 +150,8 @@ def cmd_query(args: argparse.Namespace) -> int:
             if args.explain and len(goals) == 1:
                 why = Query(program, goals, limits=_limits(args), input=input_data)
                 for w in await why.drive(why.why_not(goals[0])) or []:
-                    out.write(w.format() + "\n")
+                    for line in why_not_lines(w.to_dict(), indent="  "):
+                        out.write(line + "\n")
         if not args.json:
             plural = "s" if shown != 1 else ""
             out.write(f"-- {shown} solution{plural} (revision {policies.revision})\n")
@@ -195,7 +200,8 @@ def _as_finding(e: Exception) -> Any:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from .decision.explain import Style, format_explanation
+    from .decision.explain import format_explanation
+    from .engine.render import Style
     from .policy.loader import load_policy_set
     from .policytest import run_tests
 
@@ -225,8 +231,9 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def cmd_decide(args: argparse.Namespace) -> int:
     from .decision.authorizer import Authorizer
-    from .decision.explain import Style, format_explanation
+    from .decision.explain import format_explanation
     from .decision.models import Request
+    from .engine.render import Style
     from .policy.loader import load_policy_set
 
     builtins, http = _external_builtins()
@@ -263,7 +270,8 @@ def _audit_path(arg: str | None) -> str:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from .audit.search import Filter, log_files, parse_time, printable, read_events
-    from .decision.explain import Style, format_explanation
+    from .decision.explain import format_explanation
+    from .engine.render import Style
 
     path = _audit_path(args.log)
     if not log_files(path):

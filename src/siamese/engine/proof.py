@@ -1,4 +1,4 @@
-"""Proof trees and "why not" explanations, with their JSON and text renderings."""
+"""Proof trees and "why not" explanations, and their JSON form (``render`` prints that)."""
 
 from __future__ import annotations
 
@@ -108,26 +108,6 @@ class ProofNode:
     def fact_locations(self) -> list[str]:
         return [n.location for n in self._preorder() if n.kind == "fact" and n.location]
 
-    def lines(self, indent: str = "") -> list[str]:
-        if self.kind == "rule":
-            at = f" @ {self.location}" if self.location != self.rule else ""
-            tag = f"  [rule {self.rule}" + at + "]"
-        elif self.kind == "fact":
-            tag = f"  [fact @ {self.location}]"
-        elif self.kind == "builtin":
-            tag = "  [built-in]"
-        elif self.kind == "not":
-            tag = "  [no proof]"
-        else:
-            tag = "  [table]"
-        out = [indent + self.goal_text + tag]
-        for c in self.children:
-            out.extend(c.lines(indent + "  "))
-        return out
-
-    def format(self) -> str:
-        return "\n".join(self.lines())
-
 
 @dataclass
 class WhyNot:
@@ -161,17 +141,3 @@ class WhyNot:
         if self.nested:
             d["because"] = [n.to_dict() for n in self.nested]
         return d
-
-    def lines(self, indent: str = "") -> list[str]:
-        b = ", ".join(f"{k}={format_term(v)}" for k, v in self.bindings.items())
-        out = [
-            f"{indent}rule {self.rule} ({self.location}) for {format_term(self.goal)}:",
-            f"{indent}  fails at {self.failed_goal} ({self.failed_location})"
-            + (f" with {b}" if b else ""),
-        ]
-        for n in self.nested:
-            out.extend(n.lines(indent + "    "))
-        return out
-
-    def format(self) -> str:
-        return "\n".join(self.lines())
