@@ -123,6 +123,26 @@ def test_query_answers_any_goal(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "<query>:1:" in out
 
 
+def test_query_explain_prints_proofs_and_why_nots_as_decide_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out = run(capsys, "query", "allow(ivan, write, runbook)", str(POLICIES), "--explain")
+    assert code == 0 and out.startswith("true\n")
+    # the goal, the rule that proved it and where, its description, the facts below it
+    assert "  allow(ivan, write, runbook)  [rule group-grant @ access.rules:22]" in out
+    assert "    # Members of a group" in out
+    assert "    user(ivan)  [fact @ users.json:12]" in out
+    code, out = run(capsys, "query", "allow(frank, write, runbook)", str(POLICIES), "--explain")
+    assert code == 0 and out.startswith("no solutions\n")
+    assert "  rule direct-grant @ access.rules:14 matched allow(frank, write, runbook)" in out
+    assert "    but grant(frank, ?role, platform) has no proof @ access.rules:17:5" in out
+    assert "    with ?user=frank, ?action=write, ?doc=runbook, ?folder=platform" in out
+    # the same lines as the decision's explanation
+    _, decided = run(capsys, "decide", str(POLICIES), "--subject", "frank", "--action", "write",
+                     "--resource", "runbook")
+    assert decided.splitlines()[1:] == out.splitlines()[1:-1]
+
+
 def test_check_knows_the_external_data_builtins(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "p.rules").write_text(

@@ -12,18 +12,22 @@ from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .engine import (
+    QUERY_PROOF_DEPTH,
     EngineError,
     LimitExceeded,
     Limits,
     PolicyErrors,
     PolicySyntaxError,
     Query,
+    Style,
     compile_query,
     compiled_sources,
     distinct_solutions,
     format_term,
     parse_goals,
+    proof_lines,
     to_json,
+    why_not_lines,
 )
 
 if TYPE_CHECKING:
@@ -134,14 +138,16 @@ def cmd_query(args: argparse.Namespace) -> int:
                 if args.json:
                     rec: dict[str, Any] = {n: to_json(v) for n, v in values.items()}
                     if args.explain:
-                        rec = {"bindings": rec, "proof": [p.to_dict() for p in q.proof()]}
+                        proof = [p.to_dict(QUERY_PROOF_DEPTH) for p in q.proof()]
+                        rec = {"bindings": rec, "proof": proof}
                     out.write(json.dumps(rec) + "\n")
                 else:
                     text = ", ".join(f"{n} = {format_term(v)}" for n, v in values.items())
                     out.write((text or "true") + "\n")
                     if args.explain:
                         for node in q.proof():
-                            out.write(node.format() + "\n")
+                            for line in proof_lines(node.to_dict(QUERY_PROOF_DEPTH), indent="  "):
+                                out.write(line + "\n")
                 if args.limit and shown >= args.limit:
                     break
         finally:
@@ -154,7 +160,8 @@ def cmd_query(args: argparse.Namespace) -> int:
             if args.explain and len(goals) == 1:
                 why = Query(program, goals, limits=_limits(args), input=input_data)
                 for w in await why.drive(why.why_not(goals[0])) or []:
-                    out.write(w.format() + "\n")
+                    for line in why_not_lines(w.to_dict(), indent="  "):
+                        out.write(line + "\n")
         if not args.json:
             plural = "s" if shown != 1 else ""
             out.write(f"-- {shown} solution{plural} (revision {policies.revision})\n")
@@ -201,7 +208,7 @@ def _as_finding(e: Exception) -> Any:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from .decision.explain import Style, format_explanation
+    from .decision.explain import format_explanation
     from .policy.loader import load_policy_set
     from .policytest import run_tests
 
@@ -231,7 +238,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def cmd_decide(args: argparse.Namespace) -> int:
     from .decision.authorizer import Authorizer
-    from .decision.explain import Style, format_explanation
+    from .decision.explain import format_explanation
     from .decision.models import Request
     from .policy.loader import load_policy_set
 
@@ -269,7 +276,7 @@ def _audit_path(arg: str | None) -> str:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from .audit.search import Filter, log_files, parse_time, printable, read_events
-    from .decision.explain import Style, format_explanation
+    from .decision.explain import format_explanation
 
     path = _audit_path(args.log)
     if not log_files(path):

@@ -33,6 +33,7 @@ import yaml
 
 from siamese.decision.authorizer import Authorizer
 from siamese.decision.models import Outcome, Request
+from siamese.engine import finish
 from siamese.policy.loader import PolicySet
 from siamese.policy.store import PolicyStore
 
@@ -62,6 +63,7 @@ def interpreted(policy_set: PolicySet) -> None:
     """
     policy_set.program.compiled = False
     policy_set.program.invalidate()
+    finish(policy_set.program)  # analysed again, without compiling
 
 
 # ------------------------------------------------------------------------------ the cases

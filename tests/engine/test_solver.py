@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from siamese import LimitExceeded, RuleEngine
+from siamese.engine.render import proof_lines
 from siamese.engine.terms import UNBOUND, Var
 
 
@@ -211,7 +212,7 @@ async def test_proof_through_a_tabled_predicate() -> None:
     e = engine(ACYCLIC + "@id(\"r\")\nok(?x) :- anc(a, ?x).\n")
     proof = await e.prove("ok", "d")
     assert proof is not None
-    text = proof[0].format()
+    text = "\n".join(proof_lines(proof[0].to_dict()))
     assert "anc(a, d)" in text and "parent(c, d)" in text
 
 

@@ -61,7 +61,8 @@ from .errors import EngineError, EvaluationError, LimitExceeded, PolicyErrors, P
 from .fastpath import compiled_sources
 from .limits import Limits
 from .program import Predicate, Program
-from .proof import MAX_PROOF_DEPTH, ProofNode, WhyNot
+from .proof import MAX_PROOF_DEPTH, QUERY_PROOF_DEPTH, ProofNode, WhyNot
+from .render import Style, proof_lines, why_not_lines
 from .syntax import parse_source, policy_kind
 from .terms import JsonMap, Struct, Var, format_term, from_json, resolve, to_json
 from .textsyntax import parse_goals
@@ -70,6 +71,7 @@ __all__ = [
     "BUILTIN_ARITIES",
     "DEFAULT_BUILTINS",
     "MAX_PROOF_DEPTH",
+    "QUERY_PROOF_DEPTH",
     "BodyItem",
     "Builtin",
     "BuiltinContext",
@@ -91,6 +93,7 @@ __all__ = [
     "ProofNode",
     "Query",
     "Struct",
+    "Style",
     "Var",
     "Verdict",
     "WhyNot",
@@ -111,8 +114,10 @@ __all__ = [
     "parse_goals",
     "parse_source",
     "policy_kind",
+    "proof_lines",
     "resolve",
     "response_headers",
     "solution_key",
     "to_json",
+    "why_not_lines",
 ]

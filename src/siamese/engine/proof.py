@@ -1,4 +1,4 @@
-"""Proof trees and "why not" explanations, with their JSON and text renderings."""
+"""Proof trees and "why not" explanations, and their JSON form (``render`` prints that)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from .program import CompiledClause
 
 MAX_PROOF_DEPTH = 100  # levels of a proof tree in an explanation
+# a query's proofs (/v1/query, siamese query): the goal asked is one level of its own
+QUERY_PROOF_DEPTH = MAX_PROOF_DEPTH + 1
 MAX_GOAL_TEXT = 300  # a goal holding a fetched document must not bloat every explanation
 
 
@@ -111,26 +113,6 @@ class ProofNode:
     def fact_locations(self) -> list[str]:
         return [n.location for n in self._preorder() if n.kind == "fact" and n.location]
 
-    def lines(self, indent: str = "") -> list[str]:
-        if self.kind == "rule":
-            at = f" @ {self.location}" if self.location != self.rule else ""
-            tag = f"  [rule {self.rule}" + at + "]"
-        elif self.kind == "fact":
-            tag = f"  [fact @ {self.location}]"
-        elif self.kind == "builtin":
-            tag = "  [built-in]"
-        elif self.kind == "not":
-            tag = "  [no proof]"
-        else:
-            tag = "  [table]"
-        out = [indent + self.goal_text + tag]
-        for c in self.children:
-            out.extend(c.lines(indent + "  "))
-        return out
-
-    def format(self) -> str:
-        return "\n".join(self.lines())
-
 
 @dataclass
 class WhyNot:
@@ -164,20 +146,6 @@ class WhyNot:
         if self.nested:
             d["because"] = [n.to_dict() for n in self.nested]
         return d
-
-    def lines(self, indent: str = "") -> list[str]:
-        b = ", ".join(f"{k}={format_term(v)}" for k, v in self.bindings.items())
-        out = [
-            f"{indent}rule {self.rule} ({self.location}) for {format_term(self.goal)}:",
-            f"{indent}  fails at {self.failed_goal} ({self.failed_location})"
-            + (f" with {b}" if b else ""),
-        ]
-        for n in self.nested:
-            out.extend(n.lines(indent + "    "))
-        return out
-
-    def format(self) -> str:
-        return "\n".join(self.lines())
 
 
 # --- the nodes of a proof's JSON (ProofNode.to_dict makes the same from a tree) ---------------

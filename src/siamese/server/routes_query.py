@@ -11,7 +11,8 @@ from starlette.routing import Route
 
 from ..decision.service import NotReady
 from ..engine import (
-    MAX_PROOF_DEPTH,
+    BUILTIN_ARITIES,
+    QUERY_PROOF_DEPTH,
     BodyItem,
     EngineError,
     Goal,
@@ -26,7 +27,6 @@ from ..engine import (
     parse_goals,
     to_json,
 )
-from ..policy.lint import BUILTIN_ARITIES
 from .asgi import Call, Reply
 from .context import Context
 from .responses import ApiError, bounded_int
@@ -144,7 +144,7 @@ def routes(ctx: Context) -> list[Route]:
                 solution: dict[str, Any] = {"bindings": {n: to_json(v) for n, v in values.items()}}
                 if explain:
                     # a query's proof keeps one level more than a decision's (the goal asked)
-                    solution["proof"] = [node.to_dict(MAX_PROOF_DEPTH + 1) for node in q.proof()]
+                    solution["proof"] = [node.to_dict(QUERY_PROOF_DEPTH) for node in q.proof()]
                 solutions.append(solution)
         except LimitExceeded as e:
             raise ApiError(
