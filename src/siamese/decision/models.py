@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Decision", "Outcome", "Request", "RequestError"]
+__all__ = ["ID_KEYS", "MAX_ID_LENGTH", "Decision", "Outcome", "Request", "RequestError"]
 
-MAX_ID_LENGTH = 1024
+MAX_ID_LENGTH = 1024  # characters of a subject's or resource's id, or of an action's name
+# the key that names each part of a request (siamese.server.schemas describes them from it)
+ID_KEYS = {"subject": "id", "action": "name", "resource": "id"}
 
 
 class RequestError(ValueError):
@@ -47,7 +49,8 @@ def _entity(data: Any, name: str, key: str) -> dict[str, Any]:
 def _well_formed(subject: Any, action: Any, resource: Any, context: Any,
                  require_types: bool) -> bool:
     """Whether the parts of an evaluation body pass every check of :func:`_entity` and of
-    ``Request.from_authzen`` (the common case, checked in one go)."""
+    ``Request.from_authzen`` (the common case, checked in one go: the keys of
+    :data:`ID_KEYS` are written out, as dictionary lookups would cost on every request)."""
     if not (type(subject) is dict and type(action) is dict and type(resource) is dict):
         return False
     s = subject.get("id")
@@ -98,9 +101,9 @@ class Request:
         context: Any = body.get("context")
         if not _well_formed(subject, action, resource, context, require_types):
             # the slow path, to name the first problem
-            _entity(subject, "subject", "id")
-            _entity(action, "action", "name")
-            _entity(resource, "resource", "id")
+            _entity(subject, "subject", ID_KEYS["subject"])
+            _entity(action, "action", ID_KEYS["action"])
+            _entity(resource, "resource", ID_KEYS["resource"])
             if require_types:
                 for name, ent in (("subject", subject), ("resource", resource)):
                     if ent.get("type") is None:
@@ -125,11 +128,11 @@ class Request:
     ) -> Request:
         """Validate an AuthZEN search body, whose ``unknown`` part (subject, action or
         resource) has no id (or name) yet; that id is left empty."""
-        if unknown not in ("subject", "action", "resource"):
+        if unknown not in ID_KEYS:
             raise RequestError(f"cannot search for '{unknown}'")
         if not isinstance(body, dict):
             raise RequestError("request body must be a JSON object")
-        key = "name" if unknown == "action" else "id"
+        key = ID_KEYS[unknown]
         part = body.get(unknown)
         if part is None and unknown == "action":
             part = {}
@@ -148,7 +151,7 @@ class Request:
 
     def with_id(self, part: str, value: str) -> Request:
         """The same request with the id of ``part`` (subject, action or resource) replaced."""
-        key = "name" if part == "action" else "id"
+        key = ID_KEYS[part]
         data = dict(self.input)
         data[part] = {**data[part], key: value}
         ids = {"subject": self.subject, "action": self.action, "resource": self.resource}

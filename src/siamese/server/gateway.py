@@ -30,6 +30,8 @@ log = logging.getLogger("siamese.server")
 __all__ = [
     "ANONYMOUS",
     "CONVENTION_HEADERS",
+    "MAX_METHOD_LENGTH",
+    "MAX_QUERY_FIELDS",
     "GatewayCall",
     "Original",
     "decode_path",
@@ -39,8 +41,9 @@ __all__ = [
 ]
 
 ANONYMOUS = "anonymous"
-MAX_QUERY_FIELDS = 1000
-_METHOD = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$")
+MAX_QUERY_FIELDS = 1000  # parameters of the original query
+MAX_METHOD_LENGTH = 32  # characters of the original method (an HTTP token)
+_METHOD = re.compile(rf"^[!#$%&'*+.^_`|~0-9A-Za-z-]{{1,{MAX_METHOD_LENGTH}}}$")
 # Never passed to the input: credentials (the claims of a verified token are there instead).
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})
 

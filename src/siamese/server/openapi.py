@@ -1,4 +1,7 @@
-"""The OpenAPI 3.1 description of every endpoint (``GET /openapi.json``), written by hand."""
+"""The OpenAPI 3.1 description of every endpoint (``GET /openapi.json``).
+
+The request bodies' schemas are made from :data:`siamese.server.schemas.REQUESTS`, the shapes
+and limits the validators use; the paths and the answers are written here."""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ import functools
 from typing import Any
 
 from .. import __version__
+from .gateway import MAX_METHOD_LENGTH, MAX_QUERY_FIELDS
+from .schemas import REQUESTS
 
 __all__ = ["openapi_document"]
 
@@ -28,6 +33,7 @@ def _json(
 
 
 def _body(name: str) -> dict[str, Any]:
+    assert name in REQUESTS, name
     return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
 
 
@@ -48,7 +54,8 @@ _ECHO = {
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
-        400: "Malformed JSON, a missing field, a wrong type, or nesting that is too deep",
+        400: "Malformed JSON, a missing field, a wrong type, a value out of its bounds, or "
+        "nesting deeper than SIAMESE_MAX_JSON_DEPTH",
         401: "The caller is not authenticated",
         403: "The caller may not do this, or the endpoint is disabled",
         413: "The body is larger than SIAMESE_MAX_BODY_BYTES",
@@ -62,38 +69,8 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 _DECISION_ERRORS = (400, 401, 413, 429, 500, 503)
 
-_ENTITY_PROPS = {"type": "object", "additionalProperties": True}
-
-# a subject and a resource have the same shape in AuthZEN
-_ENTITY: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "id"],
-    "properties": {
-        "type": {"type": "string"},
-        "id": {"type": "string", "minLength": 1},
-        "properties": _ENTITY_PROPS,
-    },
-}
-
-_SCHEMAS: dict[str, Any] = {
-    "Subject": _ENTITY,
-    "Resource": _ENTITY,
-    "Action": {
-        "type": "object",
-        "required": ["name"],
-        "properties": {"name": {"type": "string", "minLength": 1}, "properties": _ENTITY_PROPS},
-    },
-    "Context": {"type": "object", "additionalProperties": True},
-    "EvaluationRequest": {
-        "type": "object",
-        "required": ["subject", "action", "resource"],
-        "properties": {
-            "subject": _ref("Subject"),
-            "action": _ref("Action"),
-            "resource": _ref("Resource"),
-            "context": _ref("Context"),
-        },
-    },
+# the answers: what the routes write (the request bodies are schemas.REQUESTS)
+_RESPONSES: dict[str, Any] = {
     "DecisionContext": {
         "type": "object",
         "properties": {
@@ -115,52 +92,12 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["decision"],
         "properties": {"decision": {"type": "boolean"}, "context": _ref("DecisionContext")},
     },
-    "EvaluationItem": {
-        "type": "object",
-        "properties": {
-            "subject": _ref("Subject"),
-            "action": _ref("Action"),
-            "resource": _ref("Resource"),
-            "context": _ref("Context"),
-        },
-    },
-    "EvaluationsRequest": {
-        "type": "object",
-        "description": "Top-level subject, action, resource and context are defaults that each "
-        "item "
-        "overrides. Without 'evaluations' (or with an empty array) it is a single "
-        "evaluation and the answer is an EvaluationResponse.",
-        "properties": {
-            "subject": _ref("Subject"),
-            "action": _ref("Action"),
-            "resource": _ref("Resource"),
-            "context": _ref("Context"),
-            "evaluations": {"type": "array", "maxItems": 1000, "items": _ref("EvaluationItem")},
-            "options": {
-                "type": "object",
-                "additionalProperties": True,
-                "properties": {
-                    "evaluations_semantic": {
-                        "type": "string",
-                        "enum": ["execute_all", "deny_on_first_deny", "permit_on_first_permit"],
-                    }
-                },
-            },
-        },
-    },
     "EvaluationsResponse": {
         "type": "object",
         "properties": {
             "evaluations": {"type": "array", "items": _ref("EvaluationResponse")},
             "decision": {"type": "boolean"},
             "context": _ref("DecisionContext"),
-        },
-    },
-    "PageRequest": {
-        "type": "object",
-        "properties": {
-            "token": {"type": "string"},
-            "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
         },
     },
     "PageResponse": {
@@ -171,82 +108,12 @@ _SCHEMAS: dict[str, Any] = {
             "count": {"type": "integer", "minimum": 0},
         },
     },
-    "SearchEntity": {
-        "type": "object",
-        "required": ["type"],
-        "properties": {
-            "type": {"type": "string"},
-            "id": {"type": "string"},
-            "properties": _ENTITY_PROPS,
-        },
-    },
-    "SubjectSearchRequest": {
-        "type": "object",
-        "required": ["subject", "action", "resource"],
-        "properties": {
-            "subject": _ref("SearchEntity"),
-            "action": _ref("Action"),
-            "resource": _ref("Resource"),
-            "context": _ref("Context"),
-            "page": _ref("PageRequest"),
-        },
-    },
-    "ResourceSearchRequest": {
-        "type": "object",
-        "required": ["subject", "action", "resource"],
-        "properties": {
-            "subject": _ref("Subject"),
-            "action": _ref("Action"),
-            "resource": _ref("SearchEntity"),
-            "context": _ref("Context"),
-            "page": _ref("PageRequest"),
-        },
-    },
-    "ActionSearchRequest": {
-        "type": "object",
-        "required": ["subject", "resource"],
-        "properties": {
-            "subject": _ref("Subject"),
-            "resource": _ref("Resource"),
-            "context": _ref("Context"),
-            "page": _ref("PageRequest"),
-        },
-    },
     "SearchResponse": {
         "type": "object",
         "required": ["results"],
         "properties": {
             "page": _ref("PageResponse"),
             "results": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
-        },
-    },
-    "QueryRequest": {
-        "type": "object",
-        "required": ["query"],
-        "properties": {
-            "query": {
-                "type": "string",
-                "minLength": 1,
-                "description": "Goals in the text syntax, e.g. 'member_of(alice, ?g)'",
-                "examples": ["member_of(alice, ?g)"],
-            },
-            "input": {
-                "type": ["object", "null"],
-                "additionalProperties": True,
-                "description": "The request that input(Path, ?V) reads",
-            },
-            "limit": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 1000,
-                "default": 100,
-                "description": "The most solutions to return",
-            },
-            "explain": {
-                "type": "boolean",
-                "default": True,
-                "description": "Return each solution's proof",
-            },
         },
     },
     "ProofNode": {
@@ -314,19 +181,6 @@ _SCHEMAS: dict[str, Any] = {
             "decision_id": {"type": "string"},
         },
     },
-    "OpaRequest": {
-        "type": "object",
-        "required": ["input"],
-        "properties": {
-            "input": {
-                "type": "object",
-                "additionalProperties": True,
-                "description": "An AuthZEN request (subject, action, resource, context), "
-                "or Kong's OPA "
-                'plugin input ({"request": {"http": {...}}})',
-            }
-        },
-    },
     "OpaResponse": {
         "type": "object",
         "required": ["result"],
@@ -390,6 +244,7 @@ _SCHEMAS: dict[str, Any] = {
     },
 }
 
+_STRING = {"type": "string"}
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}, {}]
 _ADMIN: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 
@@ -412,22 +267,28 @@ def _post(op_id: str, summary: str, request: str, response: str, tag: str) -> di
 
 
 def _forward_auth_operation(method: str, suffix: str) -> dict[str, Any]:
+    a_method = {"type": "string", "minLength": 1, "maxLength": MAX_METHOD_LENGTH}
+    uri = f"the client's raw URI (a query of at most {MAX_QUERY_FIELDS} parameters)"
     params: list[dict[str, Any]] = [
         {
             "name": n,
             "in": "header",
             "required": False,
-            "schema": {"type": "string"},
+            "schema": schema,
             "description": d,
         }
-        for n, d in (
-            ("Authorization", "Bearer JWT of the end user: its 'sub' is the subject"),
-            ("X-Original-Method", "SIAMESE_GATEWAY=nginx: the client's method"),
-            ("X-Original-URI", "SIAMESE_GATEWAY=nginx: the client's raw URI"),
-            ("X-Original-Host", "SIAMESE_GATEWAY=nginx: the client's host"),
-            ("X-Forwarded-Method", "SIAMESE_GATEWAY=traefik or caddy: the client's method"),
-            ("X-Forwarded-Uri", "SIAMESE_GATEWAY=traefik or caddy: the client's raw URI"),
-            ("X-Forwarded-Host", "SIAMESE_GATEWAY=traefik or caddy: the client's host"),
+        for n, schema, d in (
+            ("Authorization", _STRING, "Bearer JWT of the end user: its 'sub' is the subject"),
+            ("X-Original-Method", a_method, "SIAMESE_GATEWAY=nginx: the client's method"),
+            ("X-Original-URI", _STRING, f"SIAMESE_GATEWAY=nginx: {uri}"),
+            ("X-Original-Host", _STRING, "SIAMESE_GATEWAY=nginx: the client's host"),
+            (
+                "X-Forwarded-Method",
+                a_method,
+                "SIAMESE_GATEWAY=traefik or caddy: the client's method",
+            ),
+            ("X-Forwarded-Uri", _STRING, f"SIAMESE_GATEWAY=traefik or caddy: {uri}"),
+            ("X-Forwarded-Host", _STRING, "SIAMESE_GATEWAY=traefik or caddy: the client's host"),
         )
     ]
     if suffix:
@@ -628,7 +489,10 @@ def _document() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": {
+                **{name: shape.schema() for name, shape in REQUESTS.items()},
+                **_RESPONSES,
+            },
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

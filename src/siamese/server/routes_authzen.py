@@ -19,13 +19,10 @@ from ..engine import EngineError, LimitExceeded
 from .asgi import Call, Reply
 from .context import Context
 from .responses import ApiError, JSONResponse, bounded_int
+from .schemas import DEFAULT_PAGE_LIMIT, MAX_EVALUATIONS, MAX_PAGE_LIMIT, SEMANTICS
 
-__all__ = ["MAX_EVALUATIONS", "MAX_PAGE_LIMIT", "evaluation_body", "routes"]
+__all__ = ["evaluation_body", "routes"]
 
-MAX_EVALUATIONS = 1000
-DEFAULT_PAGE_LIMIT = 100
-MAX_PAGE_LIMIT = 1000
-SEMANTICS = ("execute_all", "deny_on_first_deny", "permit_on_first_permit")
 _DEFAULTS = ("subject", "action", "resource", "context")
 
 
@@ -121,7 +118,7 @@ def routes(ctx: Context) -> list[Route]:
         options = body.get("options")
         if options is not None and not isinstance(options, dict):
             raise ApiError(400, "'options' must be an object")
-        semantic = (options or {}).get("evaluations_semantic", "execute_all")
+        semantic = (options or {}).get("evaluations_semantic", SEMANTICS[0])
         if semantic not in SEMANTICS:
             raise ApiError(
                 400, f"'options.evaluations_semantic' must be one of {', '.join(SEMANTICS)}"

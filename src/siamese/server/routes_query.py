@@ -30,12 +30,10 @@ from ..engine import (
 from .asgi import Call, Reply
 from .context import Context
 from .responses import ApiError, bounded_int
+from .schemas import DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "refusal", "routes"]
+__all__ = ["refusal", "routes"]
 
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
-# proof levels in an answer: two JSON levels each, under the 255 that orjson writes
 SOURCE = "<query>"
 
 
@@ -100,7 +98,7 @@ def _request(body: dict[str, Any]) -> tuple[str, Any, int, bool]:
     data = body.get("input")
     if data is not None and not isinstance(data, dict):
         raise ApiError(400, "'input' must be an object (the request that input(Path, ?V) reads)")
-    limit = bounded_int(body.get("limit", DEFAULT_LIMIT), "limit", 1, MAX_LIMIT)
+    limit = bounded_int(body.get("limit", DEFAULT_QUERY_LIMIT), "limit", 1, MAX_QUERY_LIMIT)
     explain = body.get("explain", True)
     if not isinstance(explain, bool):
         raise ApiError(400, "'explain' must be true or false")
