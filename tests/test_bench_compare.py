@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
+from tests.benchmod import load_bench
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
-
-def _load_compare() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_compare", BENCH / "compare.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-cmp = _load_compare()
+cmp = load_bench("compare")
 
 DECIDE_OUTPUT = """\
 cache hit            6.91 µs per decision (in-process, service.decide)

@@ -7,28 +7,16 @@ compares Siamese with).
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from tests.benchmod import BENCH, load_bench
 
-
-def _load_workloads() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_workloads", BENCH / "workloads.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-wl = _load_workloads()
+wl = load_bench("workloads")
 
 SMALL = {
     "rbac": {"n_users": 100, "n_resources": 500, "n_requests": 300, "n_warmup": 20},
