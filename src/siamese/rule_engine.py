@@ -127,7 +127,10 @@ class RuleEngine:
 
     def _query(self, goals: tuple[Any, ...], proofs: bool = False, input: Any = None,
                limits: Limits | None = None) -> Query:
-        return Query(finish(self.program), goals, limits=limits or self.limits, clock=self.clock,
+        program = self.program
+        if not program.ready:  # changed since: analysed and compiled again
+            finish(program)
+        return Query(program, goals, limits=limits or self.limits, clock=self.clock,
                      wall_clock=self.wall_clock, input=input, proofs=proofs)
 
     def goal(self, name: str, *args: Any) -> tuple[tuple[Any, ...], dict[str, Var]]:
@@ -190,7 +193,10 @@ class RuleEngine:
             goal = call_goal(self.program, name, args)  # plain atoms: nothing to convert
         else:
             goal = self.goal(name, *args)[0][0]
-        return Query(finish(self.program), (goal,), limits=self.limits, clock=self.clock,
+        program = self.program
+        if not program.ready:
+            finish(program)
+        return Query(program, (goal,), limits=self.limits, clock=self.clock,
                      wall_clock=self.wall_clock, input=input).first_sync()
 
     def solve(self, text: str, input: Any = None, limit: int = -1) -> list[dict[str, Any]]:

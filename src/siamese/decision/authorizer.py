@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -49,7 +49,7 @@ def _failed(revision: str, e: Exception) -> Outcome:
                    {"kind": "error", "error": repr(e)}, errors=(repr(e),), cacheable=False)
 
 
-def _noted(outcome: Outcome, notes: list[str]) -> Outcome:
+def _noted(outcome: Outcome, notes: Sequence[str]) -> Outcome:
     """What built-ins reported (a fetch that failed...) is shown, and never cached."""
     if not notes:
         return outcome
@@ -183,4 +183,4 @@ def _outcome(
     else:
         assert v.error is not None
         outcome = _failed(revision, v.error)
-    return _noted(outcome, v.notes)
+    return _noted(outcome, v.notes) if v.notes else outcome

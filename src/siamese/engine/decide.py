@@ -14,18 +14,17 @@ which is most decisions; else it returns an awaitable of the verdict.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from .driver import Query
 from .errors import EvaluationError
-from .events import ProofJson
 from .goals import CALL, build_goal, unify_head
 from .limits import Limits
 from .program import Program
 from .proof import WhyNot
 from .terms import Var, format_term, resolve
-from .whynot import NOT_COMPILED
+from .whynot import NOT_COMPILED, compiled_pass, prove, prove_or_why_not
 
 __all__ = ["Verdict", "decide", "enumerate_values", "response_headers"]
 
@@ -49,21 +48,17 @@ class Verdict:
         proof: list[dict[str, Any]],
         rule_ids: list[str],
         why_not: list[WhyNot],
-        q: Query | None,
+        volatile: bool = False,
+        notes: Sequence[str] = (),
         error: Exception | None = None,
     ) -> None:
         self.kind = kind
         self.proof = proof
         self.rule_ids = tuple(rule_ids)
         self.why_not = why_not
+        self.volatile = volatile
+        self.notes = notes
         self.error = error
-        if q is None:
-            self.volatile = False
-            self.notes: list[str] = []
-        else:
-            ctx = q.ctx
-            self.volatile = ctx.volatile
-            self.notes = ctx.notes
 
     @property
     def allowed(self) -> bool:
@@ -73,8 +68,15 @@ class Verdict:
         return f"<Verdict {self.kind} {self.rule_ids}>"
 
 
-def _proved(kind: str, q: Query, found: ProofJson) -> Verdict:
-    return Verdict(kind, found[0], found[1], [], q)
+def _verdict(
+    q: Query | None, kind: str, proof: list[dict[str, Any]], rule_ids: list[str],
+    why_not: list[WhyNot], error: Exception | None = None,
+) -> Verdict:
+    """A verdict with what the query's built-ins said (none ran if it has no context)."""
+    ctx = q._ctx if q is not None else None
+    if ctx is None:
+        return Verdict(kind, proof, rule_ids, why_not, False, (), error)
+    return Verdict(kind, proof, rule_ids, why_not, ctx.volatile, ctx.notes, error)
 
 
 def decide(
@@ -103,23 +105,23 @@ def decide(
         deny_goal = None
         if deny_pred is not None and deny_pred.defined:
             deny_goal = (CALL, deny_pred, args, None)
-            r = q.compiled_pass(deny_goal, 0, False)  # a plain call when the rules allow it
+            r = compiled_pass(q, deny_goal, 0, False)  # a plain call when the rules allow it
             if r is NOT_COMPILED:
                 return _driven(q, program, args, deny_goal, explain, allow)
-            if r[0] is not None:
-                return _proved("deny", q, r[0])
+            if r[0] is not None:  # compiled passes call no built-in: no notes
+                return Verdict("deny", r[0][0], r[0][1], [])
         allow_pred = program.predicates.get((allow, n))
         if allow_pred is None or not allow_pred.defined:
-            return Verdict("no-allow-rules", [], [], [], q)
+            return _verdict(q, "no-allow-rules", [], [], [])
         allow_goal = (CALL, allow_pred, args, None)
-        r = q.compiled_pass(allow_goal, 2, explain)
+        r = compiled_pass(q, allow_goal, 2, explain)
         if r is NOT_COMPILED:
             return _driven(q, program, args, None, explain, allow)
     except Exception as e:  # errors never allow: the verdict says which
-        return Verdict("error", [], [], [], q, e)
+        return _verdict(q, "error", [], [], [], e)
     if r[0] is not None:
-        return _proved("allow", q, r[0])
-    return Verdict("default-deny", [], [], r[1], q)
+        return Verdict("allow", r[0][0], r[0][1], [])
+    return Verdict("default-deny", [], [], r[1])
 
 
 async def _driven(
@@ -130,23 +132,23 @@ async def _driven(
     rule...): the deny pass first if ``deny_goal`` is given, then the allow pass."""
     try:
         if deny_goal is not None:
-            denied = await q.drive(q.prove(deny_goal))
+            denied = await q.drive(prove(q, deny_goal))
             if denied is not None:
-                return _proved("deny", q, denied)
+                return _verdict(q, "deny", denied[0], denied[1], [])
         allow_pred = program.predicates.get((allow, len(args)))
         if allow_pred is None or not allow_pred.defined:
-            return Verdict("no-allow-rules", [], [], [], q)
+            return _verdict(q, "no-allow-rules", [], [], [])
         allow_goal = (CALL, allow_pred, args, None)
         why_not: list[WhyNot] = []
         if explain:  # one pass: the proof, or else the why-not
-            found, why_not = await q.drive(q.prove_or_why_not(allow_goal))
+            found, why_not = await q.drive(prove_or_why_not(q, allow_goal))
         else:
-            found = await q.drive(q.prove(allow_goal))
+            found = await q.drive(prove(q, allow_goal))
     except Exception as e:
-        return Verdict("error", [], [], [], q, e)
+        return _verdict(q, "error", [], [], [], e)
     if found is not None:
-        return _proved("allow", q, found)
-    return Verdict("default-deny", [], [], why_not, q)
+        return _verdict(q, "allow", found[0], found[1], [])
+    return _verdict(q, "default-deny", [], [], why_not)
 
 
 async def response_headers(

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .goals import G_ARGS, G_CALLEE, call_text, copy_goal, goal_text
 from .proof import MAX_PROOF_DEPTH, ProofNode, leaf_node, rule_node
-from .tables import answer_key, variant_key
+from .tables import ground_key, variant_key
 from .terms import Struct, Var, format_call, resolve
 
 if TYPE_CHECKING:
@@ -59,11 +59,16 @@ def proof_json(events: Any, top: int = 1) -> ProofJson:
     term per goal on the way. ``top`` is the level of its roots in the explanation (2 for
     the body of a rule shown above them). A proof deep enough to be truncated takes the
     tree's path."""
+    items = []
+    e = events
+    while e is not None:
+        items.append(e[0])
+        e = e[1]
     root: list[dict[str, Any]] = []
     stack: list[list[dict[str, Any]]] = [root]
     rules_open: list[dict[str, Any]] = []
     rules: list[str] = []
-    for ev in _items(events):
+    for ev in reversed(items):
         kind = ev[0]
         if kind == "exit":
             if rules_open:
@@ -96,7 +101,8 @@ def proof_json(events: Any, top: int = 1) -> ProofJson:
             table: Table = ev[2]
             sub = None
             if table.proofs is not None:
-                sub = table.proofs.get(answer_key(ev[3]))
+                k = ground_key(ev[3])  # answer_key, without its call
+                sub = table.proofs.get(k if k is not None else variant_key(ev[3]))
             if sub is None:
                 stack[-1].append(leaf_node(call_text(goal), "table"))
                 continue

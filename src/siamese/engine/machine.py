@@ -64,7 +64,7 @@ from .goals import (
     push_body,
     unify_head,
 )
-from .limits import Budget, Limits
+from .limits import CHECK_EVERY, Budget, Limits
 from .program import CompiledClause, Predicate, Program, candidates
 from .tables import (
     Consumer,
@@ -72,7 +72,6 @@ from .tables import (
     Table,
     ground_key,
     publish,
-    shared_table,
     table_key,
     variant_key,
 )
@@ -127,28 +126,36 @@ class Machine(Budget):
     ) -> None:
         if not program.ready:
             raise EngineError("the program is not finished: build it with siamese.engine.build")
-        Budget.__init__(self, limits, clock)
+        # the budget's state (Budget.__init__'s, without its call: a query per decision)
+        self.limits = limits
+        self.clock = clock
+        self.next_check = min(CHECK_EVERY, limits.max_steps + 1)
+        self.started = self.last_pause = clock()
+        timeout_ms = limits.timeout_ms
+        self.deadline = None if timeout_ms is None else self.started + timeout_ms / 1000
         self.program = program
         self.goals = goals
         self.proofs = proofs
+        self.wall_clock = wall_clock
+        self.input = input
         self.trail: list[Var] = []
-        self.ctx = BuiltinContext(self.trail, limits, clock, wall_clock, self.deadline, input)
         self.local_tables: dict[Any, Table] = {}
 
     # set on the instance when they change (a query is made per decision: less to make)
     events: Any = None  # the proof events of the current solution (see events)
     evaluation: Evaluation | None = None  # the fixpoint running, if any
     pause_owed = False  # a compiled pass gave up at the end of a slice: the driver's turn
+    _ctx: BuiltinContext | None = None
 
     @property
-    def volatile(self) -> bool:
-        """A volatile built-in was used (its answers change with time): do not cache."""
-        return self.ctx.volatile
-
-    @property
-    def notes(self) -> list[str]:
-        """What built-ins reported (see :func:`~siamese.engine.context.note`)."""
-        return self.ctx.notes
+    def ctx(self) -> BuiltinContext:
+        """The context the query's built-ins get (made at the first need: a decision that
+        compiled code answers has none)."""
+        ctx = self._ctx
+        if ctx is None:
+            ctx = self._ctx = BuiltinContext(self.trail, self.limits, self.clock,
+                                             self.wall_clock, self.deadline, self.input)
+        return ctx
 
     def run(self) -> Generator[Any, Any, None]:
         """The raw machine: yields SOLUTION, PAUSE or Await (send the awaited result back)."""
@@ -175,7 +182,7 @@ class Machine(Budget):
 
     def _run(self, cont: Any, events: Any) -> Generator[Any, Any, None]:  # one hot loop
         trail = self.trail
-        ctx = self.ctx
+        ctx = self._ctx  # made at the first built-in (see ctx)
         cps: list[list[Any]] = []
         proofs = self.proofs
         max_depth = self.limits.max_depth
@@ -186,15 +193,14 @@ class Machine(Budget):
             else:
                 node = cont
                 goal, depth, nxt = node
-                op = goal[0]
+                op, callee, args, _ = goal  # see goals: a goal's fields
                 if op == CALL or op == CALL_RAW:  # noqa: SIM109 - hot loop: no tuple per goal
                     self.steps += 1
                     if self.steps >= self.next_check and self.checkpoint():
                         yield PAUSE
                     if depth > max_depth:
                         raise LimitExceeded("max_depth", max_depth, goal_text(goal))
-                    pred: Predicate = goal[G_CALLEE]
-                    args = goal[G_ARGS]
+                    pred: Predicate = callee
                     if pred.tabled and op == CALL:
                         key, targs, walked = table_key(pred, args, self.limits.max_term_nodes)
                         if walked:
@@ -238,15 +244,17 @@ class Machine(Budget):
                     self.steps += 1
                     if self.steps >= self.next_check and self.checkpoint():
                         yield PAUSE
-                    b = goal[G_CALLEE]
+                    b = callee
+                    if ctx is None:
+                        ctx = self.ctx
                     if b.volatile:
                         ctx.volatile = True
                     if b.is_async:
-                        agen = b.call_async(ctx, goal[G_ARGS])
+                        agen = b.call_async(ctx, args)
                         cps.append([CP_AWAIT, len(trail), node, events, agen, b])
                     elif b.det:
                         mark = len(trail)
-                        if b.fn(ctx, goal[G_ARGS]):
+                        if b.fn(ctx, args):
                             if proofs:
                                 events = (("builtin", goal), events)
                             cont = nxt
@@ -255,7 +263,7 @@ class Machine(Budget):
                     else:
                         # a nondeterministic built-in may still answer at once (True/False)
                         mark = len(trail)
-                        r = b.fn(ctx, goal[G_ARGS])
+                        r = b.fn(ctx, args)
                         if r is True:
                             if proofs:
                                 events = (("builtin", goal), events)
@@ -268,10 +276,10 @@ class Machine(Budget):
                 elif op == NOT:
                     cps.append([CP_BARRIER, len(trail), node, events])
                     notok = (NOTOK, len(cps) - 1, None, None)
-                    cont = link(goal[G_CALLEE], depth, (notok, depth, None))
+                    cont = link(callee, depth, (notok, depth, None))
                     continue
                 elif op == OR:
-                    branches = goal[G_CALLEE]
+                    branches = callee
                     cps.append([CP_OR, len(trail), node, events, 1])
                     cont = link(branches[0], depth, nxt)
                     continue
@@ -281,13 +289,13 @@ class Machine(Budget):
                     continue
                 elif op == NOTOK:
                     # the negated goal has a proof: the negation fails; drop its choicepoints
-                    barrier = goal[G_CALLEE]
+                    barrier = callee
                     undo(trail, cps[barrier][CP_TRAIL])
                     del cps[barrier:]
                 elif op == ANSWER:
                     self._answer(goal, events)
                 elif op == MARK:
-                    goal[G_CALLEE](goal[G_ARGS])
+                    callee(args)
                     cont = nxt
                     continue
                 else:  # pragma: no cover - compile() produces no other goal
@@ -460,7 +468,9 @@ class Machine(Budget):
         this query or, for a request-independent predicate, an earlier one has it."""
         t = self.local_tables.get(key)
         if t is None and pred.request_independent:
-            t = shared_table(self.program, pred, key, self.proofs)
+            t = self.program.tables.get(key)
+            if t is not None and self.proofs and t.proofs is None:
+                t = None  # computed without proofs: this query must compute its own
         return t
 
     def _table_for(

@@ -126,6 +126,8 @@ class WhyNot:
     failed_location: str
     bindings: dict[str, Any]
     nested: list[WhyNot] = field(default_factory=list)
+    # every binding is a string (a compiled body's): the JSON holds the bindings as they are
+    strings: bool = field(default=False, repr=False, compare=False)
     _json: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -141,7 +143,9 @@ class WhyNot:
             "goal": shorten(format_call(self.goal.name, self.goal.args)),
             "failed_goal": shorten(self.failed_goal),
             "failed_location": self.failed_location,
-            "bindings": {k: v if type(v) is str else to_json(v) for k, v in self.bindings.items()},
+            "bindings": self.bindings if self.strings else {
+                k: v if type(v) is str else to_json(v) for k, v in self.bindings.items()
+            },
         }
         if self.nested:
             d["because"] = [n.to_dict() for n in self.nested]

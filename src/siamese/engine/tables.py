@@ -111,24 +111,6 @@ def answer_key(args: tuple[Any, ...], limit: int = MAX_TERM_NODES) -> tuple[Any,
 _FREE = [tuple(var_key(i) for i in range(n)) for n in range(16)]
 
 
-def _common_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-    """The variant key of a call in the two common shapes (else None: the caller walks the
-    call with :func:`variant_key`): every argument an atom, or the first an atom and the
-    others distinct free variables."""
-    k = ground_key(args)
-    if k is not None:
-        return k
-    n = len(args)
-    if n < 16:
-        a0 = deref(args[0])
-        ta = type(a0)
-        if ta is str or ta is int or ta is float or ta is bool:
-            rest = [deref(a) for a in args[1:]]
-            if all(type(v) is Var for v in rest) and len(set(map(id, rest))) == n - 1:
-                return (key_value(a0),) + _FREE[n - 1]
-    return None
-
-
 def _abstract(args: tuple[Any, ...]) -> tuple[Any, ...]:
     """The call a tabled call is evaluated as: its first argument, if bound to an atom, and
     every other argument free. Calls that differ only after the first argument then share
@@ -157,9 +139,19 @@ def table_key(
         if pred.request_independent and pred.abstractable and len(args) > 1
         else args
     )
-    k = _common_key(targs)
+    # the two common shapes without a walk: every argument an atom, or the first an atom
+    # and the others distinct free variables
+    k = ground_key(targs)
     if k is not None:
         return (pred, k), targs, False
+    n = len(targs)
+    if n < 16:
+        a0 = deref(targs[0])
+        ta = type(a0)
+        if ta is str or ta is int or ta is float or ta is bool:
+            rest = [deref(a) for a in targs[1:]]
+            if all(type(v) is Var for v in rest) and len(set(map(id, rest))) == n - 1:
+                return (pred, (key_value(a0),) + _FREE[n - 1]), targs, False
     return (pred, variant_key(targs, limit)), targs, True
 
 
@@ -205,17 +197,6 @@ class Evaluation:
     def __init__(self) -> None:
         self.tables: dict[Any, Table] = {}
         self.work: deque[Any] = deque()
-
-
-def shared_table(program: Program, pred: Predicate, key: Any, proofs: bool) -> Table | None:
-    """The complete table of a request-independent call kept on the program by an earlier
-    query (None if there is none, or if it cannot explain its answers and ``proofs``)."""
-    if not pred.request_independent:
-        return None
-    t: Table | None = program.tables.get(key)
-    if t is not None and proofs and t.proofs is None:
-        return None  # computed without proofs: this query must compute its own
-    return t
 
 
 def publish(program: Program, tables: dict[Any, Table], limit: int) -> None:

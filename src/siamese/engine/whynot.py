@@ -293,7 +293,7 @@ def _fast_why_not(
     fast = cc.fast
     bindings = {name: bound[i] for name, i in fast.shown[best + 1]}
     return WhyNot(cc.label, cc.location, Struct(goal[G_CALLEE].name, values), call_text(failed),
-                  fast.locations[best + 1], bindings, nested)
+                  fast.locations[best + 1], bindings, nested, True)
 
 
 _UNSET: Any = object()
