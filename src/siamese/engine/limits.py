@@ -41,24 +41,26 @@ class Limits:
 
 
 class Budget:
-    """A query's step count, deadline and event-loop slice.
+    """A query's step count, deadline and event-loop slice: a base of the machine, which
+    sets its fields when a query starts (without a call of its own: a query per decision):
+    ``limits``, ``clock``, ``started`` and ``last_pause`` (the clock then), ``deadline``
+    (``started`` + the timeout, or None) and ``next_check`` (the first check at
+    ``CHECK_EVERY`` steps, or sooner under a smaller ``max_steps``).
 
     ``steps`` and ``next_check`` are read and written by the machine's loop and by
     compiled code directly (an attribute, not a call, per step); :meth:`checkpoint` is
     called when ``steps`` reaches ``next_check``. Setting ``next_check = 0`` makes the
     next step read the clock (after a walk of a term of any size)."""
 
+    limits: Limits
+    clock: Callable[[], float]
+    next_check: int
+    started: float
+    last_pause: float
+    deadline: float | None
     # set on the instance when they change (a query is made per decision: less to make)
     steps = 0
     solutions = 0
-
-    def __init__(self, limits: Limits, clock: Callable[[], float]) -> None:
-        self.limits = limits
-        self.clock = clock
-        self.next_check = min(CHECK_EVERY, limits.max_steps + 1)
-        self.started = self.last_pause = clock()
-        timeout_ms = limits.timeout_ms
-        self.deadline = None if timeout_ms is None else self.started + timeout_ms / 1000
 
     def checkpoint(self) -> bool:
         """Check the step budget and the clock; True when the event loop is owed a turn."""

@@ -126,7 +126,7 @@ class Machine(Budget):
     ) -> None:
         if not program.ready:
             raise EngineError("the program is not finished: build it with siamese.engine.build")
-        # the budget's state (Budget.__init__'s, without its call: a query per decision)
+        # the budget's fields (see Budget)
         self.limits = limits
         self.clock = clock
         self.next_check = min(CHECK_EVERY, limits.max_steps + 1)
