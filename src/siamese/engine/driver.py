@@ -61,23 +61,9 @@ class Query(Machine):
         """Async driver: yields once per solution; awaits async built-ins and gives the
         event loop a turn every ``slice_ms``."""
         gen = self.run()
-        send: Any = None
-        error: BaseException | None = None
         try:
-            while True:
-                try:
-                    x = gen.throw(error) if error is not None else gen.send(send)
-                except StopIteration:
-                    return
-                send = None
-                error = None
-                if x is SOLUTION:
-                    self.count_solution()
-                    yield None
-                elif x is PAUSE:
-                    await asyncio.sleep(0)
-                else:
-                    send, error = await self._await(x)
+            while await self._drive(gen, True, False):
+                yield None
         finally:
             gen.close()
 
@@ -90,10 +76,11 @@ class Query(Machine):
         (await the coroutine returned: one coroutine per call, not two)."""
         return self._drive(gen, False)
 
-    async def _drive(self, gen: Generator[Any, Any, Any], first: bool) -> Any:
-        """The driver of :meth:`first` (True at the first solution, False with none) and of
-        :meth:`drive` (the generator's return value). A coroutine, not an async generator:
-        most decisions never await, and this is their whole cost of being async."""
+    async def _drive(self, gen: Generator[Any, Any, Any], first: bool, close: bool = True) -> Any:
+        """The driver of :meth:`first` (True at the first solution, False with none), of
+        :meth:`solve` (the same, once per solution: ``gen`` stays open) and of :meth:`drive`
+        (the generator's return value). A coroutine, not an async generator: most
+        decisions never await, and this is their whole cost of being async."""
         if self.pause_owed:  # by a compiled pass that ran out of its slice: its turn first
             self.pause_owed = False
             await asyncio.sleep(0)
@@ -115,7 +102,8 @@ class Query(Machine):
                 else:
                     send, error = await self._await(x)
         finally:
-            gen.close()
+            if close:
+                gen.close()
 
     async def _await(self, req: Await) -> tuple[Any, BaseException | None]:
         timeout = req.timeout
