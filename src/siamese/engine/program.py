@@ -185,7 +185,10 @@ class Predicate:
 
 
 class Program:
-    """Predicates by (name, arity), built from parsed items; immutable once built.
+    """Predicates by (name, arity), built from parsed items. :func:`~siamese.engine.build.finish`
+    analyses and compiles it (``ready``); adding items afterwards unfinishes it, and
+    queries refuse it until it is finished again. A policy set's program is not changed
+    once served.
 
     ``tables`` holds the answer tables of request-independent tabled predicates that
     queries share (they die with the program, i.e. with its revision).
