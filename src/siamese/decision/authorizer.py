@@ -157,13 +157,13 @@ def _outcome(
     """The outcome of a verdict (what built-ins noted is added to it)."""
     kind = v.kind
     cacheable = not v.volatile
+    # positional (allowed, revision, reason, explanation, errors, rule_ids, cacheable,
+    # response_headers): a call with keywords costs more, once per uncached decision
     if kind == "allow":
         rules = v.rule_ids
         outcome = Outcome(
-            True, revision,
-            f"allowed by rule {rules[0]}" if rules else "allowed",
-            {"kind": "allow", "proof": v.proof}, rule_ids=rules,
-            cacheable=cacheable, response_headers=headers,
+            True, revision, f"allowed by rule {rules[0]}" if rules else "allowed",
+            {"kind": "allow", "proof": v.proof}, (), rules, cacheable, headers,
         )
     elif kind == "deny":
         rules = v.rule_ids
@@ -176,7 +176,7 @@ def _outcome(
         why = list(map(WhyNot.to_dict, v.why_not))
         reason = f"no rule allows {request.subject} to {request.action} {request.resource}"
         outcome = Outcome(False, revision, reason, {"kind": "default-deny", "why_not": why},
-                          cacheable=cacheable)
+                          (), (), cacheable)
     elif kind == "no-allow-rules":
         outcome = Outcome(False, revision, "no allow rules in the policy set",
                           {"kind": "default-deny", "why_not": []}, cacheable=cacheable)
