@@ -7,9 +7,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
+from siamese.policy.store import PolicyStore
 from tests.benchmod import load_bench
 
 http_bench = load_bench("http")
@@ -71,3 +73,19 @@ def test_wrk_counts_by_class_for_allows_and_denies() -> None:
     allowed = http_bench.parse_wrk(WRK_OUTPUT.replace("  Non-2xx or 3xx responses: 40000\n", ""))
     assert http_bench.unexpected_answers(allowed["statuses"], 200) == {}
     assert http_bench.unexpected_answers(allowed["statuses"], 401) == {"2xx": 40000}
+
+
+def test_the_abac_and_rebac_scenarios_serve_their_own_policy_sets(tmp_path: Path) -> None:
+    policy_dir = tmp_path / "policies"
+    policy_dir.mkdir()
+    chosen = {s.name: s for s in http_bench.scenarios(policy_dir)}
+    assert chosen["uncached"].policies == "policies"
+    for name in ("abac", "rebac"):
+        scenario = chosen[f"uncached_{name}"]
+        served = tmp_path / scenario.policies
+        assert served != policy_dir and served.parent == policy_dir.parent
+        store = PolicyStore(str(served))
+        assert store.load_sync().ok
+        assert scenario.env["SIAMESE_CACHE_SIZE"] == "0" and len(set(scenario.bodies)) > 100
+    # the RBAC set is the RBAC rules and the gateway's, nothing of the others
+    assert sorted(p.name for p in policy_dir.iterdir()) == ["gateway.rules", "rbac.rules"]
