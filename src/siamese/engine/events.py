@@ -101,7 +101,7 @@ def proof_json(events: Any, top: int = 1) -> ProofJson:
             table: Table = ev[2]
             sub = None
             if table.proofs is not None:
-                k = ground_key(ev[3])  # answer_key, without its call
+                k = ground_key(ev[3])  # the key Machine._answer gave the answer (and its proof)
                 sub = table.proofs.get(k if k is not None else variant_key(ev[3]))
             if sub is None:
                 stack[-1].append(leaf_node(call_text(goal), "table"))

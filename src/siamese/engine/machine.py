@@ -34,6 +34,8 @@ from .events import copy_events, proof_from_events
 from .goals import (
     ANSWER,
     BUILTIN,
+    C_DEPTH,
+    C_GOAL,
     C_NEXT,
     CALL,
     CALL_RAW,
@@ -54,6 +56,7 @@ from .goals import (
     EXIT_GOAL,
     G_ARGS,
     G_CALLEE,
+    G_OP,
     MARK,
     NOT,
     NOTOK,
@@ -307,7 +310,7 @@ class Machine(Budget):
                     undo(trail, cp[CP_TRAIL])
                 kind = cp[CP_KIND]
                 node = cp[CP_NODE]
-                goal = node[0]
+                goal = node[C_GOAL]
                 if kind == CP_FACTS:
                     r = self._next_fact(cp)
                     if r:
@@ -376,7 +379,7 @@ class Machine(Budget):
                     else:
                         cp[CP_ALT] = i + 1
                     events = cp[CP_EVENTS]
-                    cont = link(branches[i], node[1], node[C_NEXT])
+                    cont = link(branches[i], node[C_DEPTH], node[C_NEXT])
                     break
                 if kind == CP_BARRIER:
                     # the negated goal has no proof: the negation succeeds
@@ -409,7 +412,7 @@ class Machine(Budget):
         """Unify the call with the next candidate fact; its index + 1, or 0 when none is left."""
         cands = cp[CP_ALT]
         i = cp[CP_POS]
-        goal = cp[CP_NODE][0]
+        goal = cp[CP_NODE][C_GOAL]
         args = goal[G_ARGS]
         rows = goal[G_CALLEE].rows
         trail = self.trail
@@ -479,7 +482,7 @@ class Machine(Budget):
         """The table of a tabled call that :meth:`find_table` did not find: evaluated now, or
         None when the call became a consumer of an incomplete table of the running
         evaluation. ``args`` are the call's arguments as tabled."""
-        pred: Predicate = node[0][G_CALLEE]
+        pred: Predicate = node[C_GOAL][G_CALLEE]
         ev = self.evaluation
         if ev is not None:
             consumer = self._capture(node, events)
@@ -512,11 +515,11 @@ class Machine(Budget):
         goals: list[tuple[Any, int]] = []
         c = node[C_NEXT]
         while c is not None:
-            g = c[0]
-            if g[0] == NOTOK:
+            g = c[C_GOAL]
+            if g[G_OP] == NOTOK:
                 return None
-            goals.append((copy_goal(g, mapping), c[1]))
-            if g[0] == ANSWER:
+            goals.append((copy_goal(g, mapping), c[C_DEPTH]))
+            if g[G_OP] == ANSWER:
                 break
             c = c[C_NEXT]
         else:
@@ -524,7 +527,7 @@ class Machine(Budget):
         cont: Any = None
         for g, d in reversed(goals):
             cont = (g, d, cont)
-        goal = copy_goal(node[0], mapping)
+        goal = copy_goal(node[C_GOAL], mapping)
         ev_copy = copy_events(events, mapping) if self.proofs else None
         return Consumer(goal, goal[G_ARGS], cont, ev_copy)
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .proof import ProofNode
 
 __all__ = [
-    "Consumer", "Evaluation", "Table", "answer_key", "publish", "table_key", "var_key",
+    "Consumer", "Evaluation", "Table", "ground_key", "publish", "table_key", "var_key",
     "variant_key",
 ]
 
@@ -100,12 +100,6 @@ def ground_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
         else:
             return None
     return tuple(out)
-
-
-def answer_key(args: tuple[Any, ...], limit: int = MAX_TERM_NODES) -> tuple[Any, ...]:
-    """The key of an answer in its table (and of the proof the table keeps for it)."""
-    k = ground_key(args)
-    return k if k is not None else variant_key(args, limit)
 
 
 _FREE = [tuple(var_key(i) for i in range(n)) for n in range(16)]
