@@ -23,7 +23,7 @@ LAYERS = [
     {"lexer", "textsyntax", "textformat", "yamlsyntax", "syntax", "patterns"},
     {"limits", "context", "compat", "builtins"},
     {"proof", "render"},
-    {"program", "tables", "events", "analysis", "fastpath", "build"},
+    {"program", "tables", "events", "analysis", "fastgen", "fastpath", "build"},
     {"machine"},
     {"whynot"},
     {"driver"},

@@ -108,8 +108,8 @@ def decide(
             r = compiled_pass(q, deny_goal, 0, False)  # a plain call when the rules allow it
             if r is NOT_COMPILED:
                 return _driven(q, program, args, deny_goal, explain, allow)
-            if r[0] is not None:  # compiled passes call no built-in: no notes
-                return Verdict("deny", r[0][0], r[0][1], [])
+            if r[0] is not None:
+                return _verdict(q, "deny", r[0][0], r[0][1], [])
         allow_pred = program.predicates.get((allow, n))
         if allow_pred is None or not allow_pred.defined:
             return _verdict(q, "no-allow-rules", [], [], [])
@@ -119,9 +119,10 @@ def decide(
             return _driven(q, program, args, None, explain, allow)
     except Exception as e:  # errors never allow: the verdict says which
         return _verdict(q, "error", [], [], [], e)
+    # a compiled built-in may have noted something (its context then exists)
     if r[0] is not None:
-        return Verdict("allow", r[0][0], r[0][1], [])
-    return Verdict("default-deny", [], [], r[1])
+        return _verdict(q, "allow", r[0][0], r[0][1], [])
+    return _verdict(q, "default-deny", [], [], r[1])
 
 
 async def _driven(

@@ -25,7 +25,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .goals import G_ARGS, G_CALLEE, call_text, copy_goal, goal_text
+from .goals import (
+    CALL,
+    G_ARGS,
+    G_CALLEE,
+    G_OP,
+    NOT,
+    build_goal,
+    call_text,
+    copy_goal,
+    goal_text,
+)
 from .proof import MAX_PROOF_DEPTH, ProofNode, leaf_node, rule_node
 from .tables import ground_key, variant_key
 from .terms import Struct, Var, format_call, resolve
@@ -162,33 +172,68 @@ def proof_from_events(events: Any) -> list[ProofNode]:
 
 
 def compiled_proof(
-    cc: CompiledClause, goal: tuple[Any, ...], chosen: tuple[Any, ...]
+    cc: CompiledClause, goal: tuple[Any, ...], chosen: tuple[Any, ...], values: tuple[Any, ...]
 ) -> ProofJson | None:
     """The proof JSON of a compiled body's proof, as :func:`proof_json` makes it from the
-    interpreter's events: ``chosen`` has, per body goal, the fact's row index or the
-    (table, answer) it used. None if a tabled sub-proof is too deep to show this way."""
+    interpreter's events: ``chosen`` has, per body goal, what proved it (see
+    :class:`~siamese.engine.fastpath.FastClause`) and ``values`` the clause's variables.
+    None if a sub-proof is too deep to show this way."""
     rules = [cc.label]
+    children = _compiled_children(cc, chosen, values, 2, rules)
+    if children is None:
+        return None
+    node = rule_node(cc, call_text(goal))
+    node["children"] = children
+    return [node], rules
+
+
+def _compiled_children(
+    cc: CompiledClause, chosen: tuple[Any, ...], values: tuple[Any, ...], level: int,
+    rules: list[str],
+) -> list[dict[str, Any]] | None:
+    """The nodes of a compiled body's goals at ``level`` (None: too deep)."""
     children: list[dict[str, Any]] = []
     for g, ch in zip(cc.body, chosen):
+        op = g[G_OP]
+        if op != CALL:
+            built = build_goal(g, list(values))
+            if op == NOT:
+                children.append(leaf_node(_not_text(built), "not"))
+            else:
+                children.append(leaf_node(call_text(built), "builtin"))
+            continue
         pred: Predicate = g[G_CALLEE]
         if type(ch) is int:
             children.append(pred.fact_json(ch))
             continue
-        table, ans = ch
-        sub = table.proofs.get(ans) if table.proofs is not None else None
-        if sub is None:
-            children.append(leaf_node(format_call(pred.name, ans), "table"))
+        if len(ch) == 2:  # (table, answer)
+            table, ans = ch
+            sub = table.proofs.get(ans) if table.proofs is not None else None
+            if sub is None:
+                children.append(leaf_node(format_call(pred.name, ans), "table"))
+                continue
+            sub_json, sub_rules, height = sub.shared()
+            if level + height - 1 >= MAX_PROOF_DEPTH:
+                return None
+            children.append(sub_json)
+            for r in sub_rules:
+                if r not in rules:
+                    rules.append(r)
             continue
-        sub_json, sub_rules, height = sub.shared()
-        if 2 + height - 1 >= MAX_PROOF_DEPTH:  # level 2: the children of a top rule
+        # a rule's proof, compiled: (clause, chosen, values)
+        if level >= MAX_PROOF_DEPTH:
             return None
-        children.append(sub_json)
-        for r in sub_rules:
-            if r not in rules:
-                rules.append(r)
-    node = rule_node(cc, call_text(goal))
-    node["children"] = children
-    return [node], rules
+        sub_cc, sub_chosen, sub_values = ch
+        d = rule_node(sub_cc, call_text(build_goal(g, list(values))))
+        if sub_cc.label not in rules:
+            rules.append(sub_cc.label)
+        sub_children = _compiled_children(sub_cc, sub_chosen, sub_values, level + 1, rules)
+        if sub_children is None:
+            return None
+        if sub_children:
+            d["children"] = sub_children
+        children.append(d)
+    return children
 
 
 def copy_events(events: Any, mapping: dict[Var, Var]) -> Any:

@@ -204,7 +204,8 @@ class Program:
         self.table_answers = 0
         self.ready = False  # analysed and compiled (see build.finish): queries may run
         self.tabling = True
-        self.compiled = True  # joins of facts and tables run as generated code (fastpath)
+        self.compiled = True  # clause bodies run as generated code where they can (fastpath)
+        self.compiler: Any = None  # fastpath's, once analysed with compiled code on
         # the literal paths that input(Path, ?V) goals read; None when some path is computed
         self.input_paths: frozenset[str] | None = frozenset()
 

@@ -18,7 +18,8 @@ from collections.abc import Generator
 from typing import Any
 
 from .events import ProofJson, compiled_proof, proof_json, rule_node
-from .fastpath import NO_HEAD, SliceOver
+from .fastgen import atom_const
+from .fastpath import MAX_NESTING, NO_HEAD, CannotTell, SliceOver
 from .goals import (
     BUILTIN,
     CALL,
@@ -115,17 +116,19 @@ def _clause_pass(
                 undo(trail, mark)
                 return ([pred.fact_json(k)], []), out
             undo(trail, mark)
-    values: Any = _UNSET  # the call's values, if all strings (for compiled bodies)
+    values: Any = _UNSET  # the call's values, if all atoms (for compiled bodies)
     for cc in pred.clauses:
         fast = cc.fast
         if fast is not None:
             if values is _UNSET:
-                values = _string_values(args)
+                values = _atom_values(args)
             if values is not None:
                 try:
                     r = fast.run(m, values)
                 except SliceOver:  # the turn the compiled run owed; then interpret it
                     yield PAUSE
+                    r = None
+                except CannotTell:
                     r = None
                 if r is NO_HEAD:
                     continue
@@ -133,19 +136,19 @@ def _clause_pass(
                     if r[0]:
                         if not prove:  # this clause proves the goal: not a reason why not
                             continue
-                        found = compiled_proof(cc, goal, r[1])
+                        found = compiled_proof(cc, goal, r[1], r[2])
                         if found is not None:
                             return found, []
                     else:
                         if why:
-                            failed = _fast_failed_goal(cc, r[1], r[2])
+                            failed = _fast_failed_goal(cc, r[1], r[2], None)
                             nested: list[WhyNot] = []
-                            if depth > 0 and failed[G_CALLEE].clauses:
+                            if depth > 0 and _has_rules(failed):
                                 mark = len(trail)
                                 nested = yield from why_not(m, failed, depth - 1)
                                 undo(trail, mark)
-                            out.append(_fast_why_not(cc, goal, values, r[1], r[2], failed,
-                                                     nested))
+                            out.append(_fast_why_not(cc, Struct(pred.name, values), r[1],
+                                                     r[2], failed, nested, fast.shown))
                         continue
         mark = len(trail)
         frame: list[Any] = [None] * cc.nvars
@@ -217,95 +220,168 @@ def compiled_pass(
     m: Machine, goal: tuple[Any, ...], depth: int = 2, why: bool = True
 ) -> tuple[ProofJson | None, list[WhyNot]] | Any:
     """The one pass (:func:`prove_or_why_not`, or :func:`prove` without ``why``) as a
-    plain call, for a call of strings to a predicate whose clauses are all compiled
+    plain call, for a call of atoms to a predicate whose clauses are all compiled
     (or ruled out by a constant in their head): no generator, no driver.
     ``NOT_COMPILED`` when it cannot answer alone (not such a call, an interpreted clause
-    whose head matches, a table not computed yet, a nested "why not", a run longer than
-    a slice): the caller then drives the pass, which starts again."""
+    whose head matches, a table not computed yet, a run longer than a slice): the
+    caller then drives the pass, which starts again."""
     pred: Predicate = goal[G_CALLEE]
-    if goal[G_OP] != CALL or not pred.compiled:
+    if goal[G_OP] != CALL or not pred.compiled or m.limits.max_depth <= MAX_NESTING + 2:
         return NOT_COMPILED
-    values = _string_values(goal[G_ARGS])
+    values = _atom_values(goal[G_ARGS])
     if values is None:
         return NOT_COMPILED
-    if pred.rows:  # facts first; with strings only, a row matches when it is equal
-        rows = pred.rows
+    if pred.rows:  # facts first; a call of atoms finds its row by the ground index
         for k in candidates(pred, values):
-            if rows[k] == values:
-                return ([pred.fact_json(k)], []), []
+            return ([pred.fact_json(k)], []), []
     out: list[WhyNot] = []
-    for cc in pred.clauses:
-        fast = cc.fast
-        if fast is None:  # interpreted: passed over only if its head cannot match
-            for j, t in cc.head_consts:
-                if t != values[j]:  # the values are strings: no other term is equal
-                    break
-            else:
-                return NOT_COMPILED
-            continue
-        try:
+    try:
+        for cc in pred.clauses:
+            fast = cc.fast
+            if fast is None:  # interpreted: passed over only if its head cannot match
+                if not _ruled_out(cc, values):
+                    return NOT_COMPILED
+                continue
             r = fast.run(m, values)
-        except SliceOver:
-            m.pause_owed = True
-            return NOT_COMPILED
-        if r is NO_HEAD:
-            continue
-        if r is None:
-            return NOT_COMPILED
-        if r[0]:
-            found = compiled_proof(cc, goal, r[1])
-            return NOT_COMPILED if found is None else (found, [])
-        if why:
-            failed = _fast_failed_goal(cc, r[1], r[2])
-            if depth > 0 and failed[G_CALLEE].clauses:
-                return NOT_COMPILED
-            out.append(_fast_why_not(cc, goal, values, r[1], r[2], failed, []))
+            if r is NO_HEAD:
+                continue
+            if r[0]:
+                found = compiled_proof(cc, goal, r[1], r[2])
+                return NOT_COMPILED if found is None else (found, [])
+            if why:
+                failed = _fast_failed_goal(cc, r[1], r[2], None)
+                nested: Any = []
+                if depth > 0 and _has_rules(failed):
+                    nested = _compiled_why_not(m, failed, depth - 1)
+                    if nested is NOT_COMPILED:
+                        return NOT_COMPILED
+                out.append(_fast_why_not(cc, Struct(pred.name, values), r[1], r[2], failed,
+                                         nested, fast.shown))
+    except SliceOver:
+        m.pause_owed = True
+        return NOT_COMPILED
+    except CannotTell:
+        return NOT_COMPILED
     return None, out
 
 
-def _fast_failed_goal(cc: CompiledClause, best: int, bound: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The goal a compiled body failed at, with the values its variables had then (a fresh
-    variable for each one still unbound)."""
-    fg = cc.body[best + 1]
-    fresh: dict[int, Var] | None = None
-    fargs = []
-    for a in fg[G_ARGS]:
-        if type(a) is Slot:
-            val = bound[a.i]
-            if val is None:
-                if fresh is None:
-                    fresh = {}
-                val = fresh.get(a.i)
-                if val is None:
-                    val = fresh[a.i] = Var(a.name)
-            fargs.append(val)
+def _compiled_why_not(m: Machine, goal: tuple[Any, ...], depth: int) -> list[WhyNot] | Any:
+    """:func:`why_not` of a failed goal by compiled code alone (its arguments atoms or
+    distinct unbound variables), or ``NOT_COMPILED``. Raises what compiled runs raise."""
+    pred: Predicate = goal[G_CALLEE]
+    args = goal[G_ARGS]
+    vals: list[Any] = []
+    bound: set[int] = set()
+    free: set[Var] = set()
+    for j, a in enumerate(args):
+        a = deref(a)
+        if type(a) is Var:
+            if a in free:
+                return NOT_COMPILED  # the interpreter would share it between arguments
+            free.add(a)
+            vals.append(None)
+        elif atom_const(a):
+            vals.append(a)
+            bound.add(j)
         else:
-            fargs.append(a)
-    return (CALL, fg[G_CALLEE], tuple(fargs), fg[G_SRC])
+            return NOT_COMPILED
+    mode = frozenset(bound)
+    values = tuple(vals)
+    everything = len(mode) == len(args)
+    out: list[WhyNot] = []
+    for cc in pred.clauses:
+        if not cc.body:
+            continue  # a clause without a body proves or does not match: no reason
+        fast = cc.fast
+        if fast is None:
+            if not _ruled_out(cc, values):
+                return NOT_COMPILED
+            continue
+        if everything:
+            run, shown = fast.run, fast.shown
+        else:
+            found = fast.in_mode(mode)
+            if found is None:
+                return NOT_COMPILED
+            run, shown = found
+        r = run(m, values)
+        if r is NO_HEAD or r[0]:  # a clause that proves the goal is not a reason why not
+            continue
+        # as the interpreter's frame holds them: an unbound argument's variable in the
+        # head variable it met; the head as matched shows its constants there
+        alias: dict[int, Var] = {}
+        shown_args = list(values)
+        for j, t in enumerate(cc.head):
+            if j in mode:
+                continue
+            if type(t) is Slot:
+                alias[t.i] = deref(args[j])
+                shown_args[j] = alias[t.i]
+            else:
+                shown_args[j] = t
+        failed = _fast_failed_goal(cc, r[1], r[2], alias)
+        nested: Any = []
+        if depth > 0 and _has_rules(failed):
+            nested = _compiled_why_not(m, failed, depth - 1)
+            if nested is NOT_COMPILED:
+                return NOT_COMPILED
+        out.append(_fast_why_not(cc, Struct(pred.name, tuple(shown_args)), r[1], r[2], failed,
+                                 nested, shown))
+    return out
+
+
+def _ruled_out(cc: CompiledClause, values: tuple[Any, ...]) -> bool:
+    """Whether a constant of the clause's head differs from a bound value of the call (an
+    atom constant equal by ``==``: a boolean constant is never ruled out so)."""
+    for j, t in cc.head_consts:
+        v = values[j]
+        if v is not None and atom_const(t) and t != v:
+            return True
+    return False
+
+
+def _has_rules(goal: tuple[Any, ...]) -> bool:
+    """Whether a failed goal is a call of a predicate with rules (a "why not" goes into it)."""
+    return goal[G_OP] == CALL and bool(goal[G_CALLEE].clauses)
+
+
+def _fast_failed_goal(
+    cc: CompiledClause, best: int, bound: tuple[Any, ...], alias: dict[int, Var] | None
+) -> tuple[Any, ...]:
+    """The goal a compiled body failed at, with the values its variables had then (the
+    call's variable for a head variable that met one, else a fresh one where unbound),
+    resolved as the interpreter's "why not" shows it."""
+    frame = list(bound)
+    if alias:
+        for i, v in alias.items():
+            if frame[i] is None:
+                frame[i] = v
+    return build_goal(cc.body[best + 1], frame)
 
 
 def _fast_why_not(
-    cc: CompiledClause, goal: tuple[Any, ...], values: tuple[Any, ...], best: int,
-    bound: tuple[Any, ...], failed: tuple[Any, ...], nested: list[WhyNot],
+    cc: CompiledClause, goal: Struct, best: int, bound: tuple[Any, ...],
+    failed: tuple[Any, ...], nested: list[WhyNot], shown: Any,
 ) -> WhyNot:
     """The "why not" of a compiled body that failed: the goal after the longest proved
     prefix, with the variables as they were then."""
     fast = cc.fast
-    bindings = {name: bound[i] for name, i in fast.shown[best + 1]}
-    return WhyNot(cc.label, cc.location, Struct(goal[G_CALLEE].name, values), call_text(failed),
-                  fast.locations[best + 1], bindings, nested, True)
+    bindings = {name: bound[i] for name, i in shown[best + 1]}
+    return WhyNot(cc.label, cc.location, goal, goal_text(failed), fast.locations[best + 1],
+                  bindings, nested, True)
 
 
 _UNSET: Any = object()
 
 
-def _string_values(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-    """A call's arguments as the strings they are bound to, or None if one is not a string."""
+def _atom_values(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """A call's arguments as the atoms they are bound to, or None if one is not an atom
+    (compiled code holds atoms only: see :mod:`fastgen`)."""
     for a in args:
         if type(a) is not str:
             values = tuple([deref(x) for x in args])
             for v in values:
-                if type(v) is not str:
+                if not atom_const(v):
                     return None
             return values
     return args
