@@ -159,21 +159,56 @@ def test_compiled_bodies_prove_and_explain_as_the_interpreter(
                                  "?role": "editor", "?sub": "editor"}
 
 
-def test_a_compiled_run_is_used_once_its_tables_are_warm() -> None:
+def test_a_cold_table_is_evaluated_on_demand_for_the_call() -> None:
     e = engine(SHAPES, compiled=True)
-    cc = e.program.predicate("allow", 3).clauses[0]
+    program = e.program
+    cc = program.predicate("allow", 3).clauses[0]
     goal = ("allow", ("alice", "read", "r1"))
-    q = query(e, *goal)
-    with pytest.raises(CannotTell):  # the table is cold: the interpreter must run it
-        cc.fast.run(q, goal[1])
-    assert q.compiled_pass(q.goals[0]) is NOT_COMPILED
+    assert program.tables == {}
     COMPILED_PASSES.clear()
-    answers(e, *goal)  # its first pass computes the table: the plain call answers after it
-    assert [goal] == COMPILED_PASSES  # ... and answers as the driven passes do
+    answers(e, *goal)  # the plain call answers at once, cold table and all ...
+    assert [goal] == COMPILED_PASSES  # ... as the driven passes do
+    # the table of this call's value (editor), evaluated by the machine's fixpoint and kept
+    assert any(k[1][0] == "editor" for k in program.tables)
     assert cc.fast.run != cc.fast._first_run  # generated at its first use
     proved, chosen, values = cc.fast.run(query(e, *goal), goal[1])
     assert proved is True and len(chosen) == 4  # a fact row per fact goal, the table answer
     assert values[:3] == goal[1]  # the clause's variables, the head's first
+
+
+def test_a_table_that_must_pause_is_left_to_the_interpreter() -> None:
+    """Compiled code cannot pause: a fixpoint that owes the event loop a turn is dropped,
+    and the driven pass gives the turn, then evaluates it."""
+    e = engine(SHAPES, compiled=True)
+    goal = ("allow", ("alice", "read", "r1"))
+    q = query(e, *goal)
+    q.next_check = 0
+    q.last_pause = -1e9  # the slice is over at the first check
+    assert q.compiled_pass(q.goals[0]) is NOT_COMPILED and q.pause_owed
+    assert e.program.tables == {}
+    q.next_check = 0
+    q.last_pause = -1e9  # again: the fixpoint owes a turn at its first step
+    with pytest.raises(SliceOver):
+        q.table_now(e.program.predicate("role_includes", 2), ("editor", None))
+    assert e.program.tables == {}  # dropped, not kept half done
+    assert q.evaluation is None  # ... and the machine is out of it, traceback alive or not
+    assert q.trail == []
+
+
+@pytest.mark.parametrize("goal", GOALS, ids=str)
+def test_a_turn_owed_at_every_check_changes_no_answer(goal: tuple[str, Any]) -> None:
+    """With a slice of 0 ms every check owes the event loop a turn: compiled runs and
+    on-demand tables give up at once, and the driven passes answer as without turns."""
+    name, args = goal
+    expected = answers(engine(SHAPES, compiled=True), name, args)
+
+    async def paused() -> Any:
+        e = engine(SHAPES, compiled=True)
+        q = query(e, name, args, slice_ms=0)
+        found, why = await q.drive(q.prove_or_why_not(q.goals[0]))
+        return found, [w.to_dict() for w in why]
+
+    assert asyncio.run(paused()) == expected[:2]
 
 
 def test_the_new_shapes_are_compiled_and_the_others_interpreted() -> None:

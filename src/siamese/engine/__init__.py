@@ -41,7 +41,8 @@ Rules that keep it that way:
 
 * Built-ins receive a :class:`BuiltinContext`, never the machine.
 * Generated code (``fastpath``) uses only the machine's budget (``steps``,
-  ``next_check``, ``checkpoint()``) and ``find_table``; its table keys come from
+  ``next_check``, ``checkpoint()``), ``find_table``, ``table_now``, ``input``,
+  ``limits`` and ``ctx``; its table keys come from
   ``tables.table_key``, the function the machine uses.
 * A :class:`Program` is finished by :func:`build`/:func:`finish` before it is queried;
   a query never analyses, and refuses an unfinished program.

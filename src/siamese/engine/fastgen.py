@@ -244,10 +244,7 @@ class Gen:
                 and len(gargs) < 16):
             raise Unsupported("a table of another shape")
         t = f"t{u}"
-        key = self.table_key(pred, gargs, bound)
-        self.emit(ind, f"{t} = q.find_table({self.const(pred)}, {key})",
-                  f"if {t} is None or not {t}.ground:")
-        self.cannot_tell(ind + "    ")
+        self.table(pred, gargs, bound, t, ind)
         self.loop()
         if len(bpos) == len(gargs):
             key = _tuple([self.value(a, bound) for a in gargs])
@@ -264,6 +261,23 @@ class Gen:
         inner = self.bind(ind + "    ", [(a, f"ans{u}[{j}]") for j, a in enumerate(gargs)],
                           bound)
         return inner, f"({t}, ans{u})", []
+
+    def table(self, pred: Predicate, gargs: tuple[Any, ...], bound: set[int], t: str,
+              ind: str) -> None:
+        """Set ``t`` to the complete table of a tabled goal: found, or evaluated now (by the
+        machine's fixpoint: the answers in the interpreter's order) for the values of this
+        call. A table whose answers are not all ground: the interpreter runs the clause."""
+        p = self.const(pred)
+        call = _tuple([self.value(a, bound) if type(a) is not Slot or a.i in bound else "None"
+                       for a in gargs])
+        self.emit(ind, f"{t} = q.find_table({p}, {self.table_key(pred, gargs, bound)})",
+                  f"if {t} is None:",
+                  "    q.steps = steps",
+                  f"    {t} = q.table_now({p}, {call})",
+                  "    steps = q.steps",
+                  "    nc = q.next_check",
+                  f"if not {t}.ground:")
+        self.cannot_tell(ind + "    ")
 
     def table_key(self, pred: Predicate, gargs: tuple[Any, ...], bound: set[int]) -> str:
         """The code of the table key of a tabled goal: :func:`table_key` itself, evaluated
@@ -406,9 +420,7 @@ class Gen:
             if not (pred.request_independent and pred.abstractable):
                 raise Unsupported("not of a table of another shape")
             t = f"t{u}"
-            self.emit(ind, f"{t} = q.find_table({p}, {self.table_key(pred, ng[G_ARGS], bound)})",
-                      f"if {t} is None or not {t}.ground:")
-            self.cannot_tell(ind + "    ")
+            self.table(pred, ng[G_ARGS], bound, t, ind)
             self.emit(ind, f"if {key} not in {t}.seen:")
         elif pred.clauses:
             if self.nesting >= MAX_NESTING:

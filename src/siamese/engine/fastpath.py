@@ -13,13 +13,14 @@ own generated solutions.
 The generated code uses this interface of the machine ``q`` and no other: ``q.steps``
 and ``q.next_check`` (read, and written back before it returns, checks or calls other
 generated code), ``q.checkpoint()`` (the budget's check: True when the event loop is
-owed a turn), ``q.find_table(pred, key)`` (a complete table, or None), ``q.input``,
-``q.limits`` and ``q.ctx`` (for built-ins). A tabled goal's key is made by
+owed a turn), ``q.find_table(pred, key)`` (a complete table, or None),
+``q.table_now(pred, args)`` (the table evaluated now, by the machine's own fixpoint),
+``q.input``, ``q.limits`` and ``q.ctx`` (for built-ins). A tabled goal's key is made by
 :func:`~siamese.engine.tables.table_key` itself, evaluated when the code is generated.
 
 A compiled run finds the same first proof as the interpreter (same candidates in the same
-order) and fails at the same goal with the same bindings; when it cannot tell (a table
-not computed yet, a value that is not an atom) it says so and the interpreter runs
+order) and fails at the same goal with the same bindings; when it cannot tell (a fixpoint
+that must pause, a value that is not an atom) it says so and the interpreter runs
 the clause instead. It counts a step per goal and checks the limits and gives the event
 loop its turn as the interpreter does. ``Program.compiled = False`` turns it off.
 """

@@ -19,7 +19,8 @@ PAUSE (the event loop is owed a turn) or an :class:`Await` (send back the result
 
 Compiled clause bodies (:mod:`fastpath`) use this interface of the machine, and no other:
 ``steps`` and ``next_check`` and :meth:`~siamese.engine.limits.Budget.checkpoint` (the
-budget), and :meth:`Machine.find_table`.
+budget), :meth:`Machine.find_table` and :meth:`Machine.table_now`, ``input``, ``limits``
+and ``ctx``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 from .context import BuiltinContext
 from .errors import EngineError, EvaluationError, LimitExceeded
 from .events import copy_events, proof_from_events
+from .fastgen import CannotTell, SliceOver
 from .goals import (
     ANSWER,
     BUILTIN,
@@ -475,6 +477,32 @@ class Machine(Budget):
             if t is not None and self.proofs and t.proofs is None:
                 t = None  # computed without proofs: this query must compute its own
         return t
+
+    def table_now(self, pred: Predicate, args: tuple[Any, ...]) -> Table:
+        """The complete table of a call of tabled ``pred`` (None where an argument is
+        unbound), evaluated now if need be, for compiled code (which cannot pause): raises
+        SliceOver when the event loop is owed a turn first (the evaluation is dropped; the
+        interpreter evaluates it again after the turn) and CannotTell inside a fixpoint."""
+        call = tuple([Var("_") if a is None else a for a in args])
+        key, targs, _ = table_key(pred, call, self.limits.max_term_nodes)
+        t = self.find_table(pred, key)
+        if t is not None:
+            return t
+        if self.evaluation is not None:
+            raise CannotTell
+        evaluation = self._evaluate(pred, key, targs)
+        mark = len(self.trail)
+        try:
+            for request in evaluation:
+                if request is PAUSE:
+                    raise SliceOver
+                raise CannotTell  # pragma: no cover - an await: not in a shared table
+        finally:
+            # now, not when the traceback lets it go: it resets the machine; and the
+            # bindings of a task it was in the middle of
+            evaluation.close()
+            undo(self.trail, mark)
+        return self.local_tables[key]
 
     def _table_for(
         self, node: Any, events: Any, key: Any, args: tuple[Any, ...]
