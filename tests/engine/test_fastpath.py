@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from siamese import LimitExceeded, RuleEngine
 from siamese.engine import Limits, Query, finish
-from siamese.engine.fastpath import CannotTell, SliceOver
+from siamese.engine.fastpath import SliceOver
 from siamese.engine.goals import CALL
 from siamese.engine.machine import PAUSE
 from siamese.engine.whynot import NOT_COMPILED
