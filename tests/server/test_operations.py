@@ -105,6 +105,11 @@ async def test_metrics(client: httpx.AsyncClient, harness: Harness) -> None:
         "siamese_policy_reload_failures_total 0.0",
         "siamese_policy_loaded 1.0",
         f'siamese_policy_info{{revision="{rev}"}} 1.0',
+        # the shipped-style rules of this harness run as compiled code: three uncached
+        # decisions, and the interpreter ran no clause for them
+        'siamese_engine_decisions_total{path="compiled"} 3.0',
+        'siamese_engine_decisions_total{path="interpreted"} 0.0',
+        'siamese_engine_interpreted_clauses_total{where="decision"} 0.0',
     ):
         assert expected in lines, expected
     assert not any("_created" in line for line in lines)

@@ -19,9 +19,10 @@ from typing import Any
 
 from .driver import Query
 from .errors import EvaluationError
+from .fastpath import CannotTell, SliceOver
 from .goals import CALL, build_goal, unify_head
 from .limits import Limits
-from .program import Program
+from .program import Predicate, Program
 from .proof import WhyNot
 from .terms import Var, format_term, resolve
 from .whynot import NOT_COMPILED, compiled_pass, prove, prove_or_why_not
@@ -107,8 +108,10 @@ def decide(
             deny_goal = (CALL, deny_pred, args, None)
             r = compiled_pass(q, deny_goal, 0, False)  # a plain call when the rules allow it
             if r is NOT_COMPILED:
+                program.counts.driven += 1
                 return _driven(q, program, args, deny_goal, explain, allow)
             if r[0] is not None:
+                program.counts.compiled += 1
                 return _verdict(q, "deny", r[0][0], r[0][1], [])
         allow_pred = program.predicates.get((allow, n))
         if allow_pred is None or not allow_pred.defined:
@@ -116,7 +119,9 @@ def decide(
         allow_goal = (CALL, allow_pred, args, None)
         r = compiled_pass(q, allow_goal, 2, explain)
         if r is NOT_COMPILED:
+            program.counts.driven += 1
             return _driven(q, program, args, None, explain, allow)
+        program.counts.compiled += 1
     except Exception as e:  # errors never allow: the verdict says which
         return _verdict(q, "error", [], [], [], e)
     # a compiled built-in may have noted something (its context then exists)
@@ -167,6 +172,9 @@ async def response_headers(
     pred = program.predicates.get((name, 2))
     if pred is None or not pred.defined:
         return ()
+    found = _compiled_headers(program, pred, input, limits, clock, wall_clock)
+    if found is not None:
+        return found
     n, v = Var("?name"), Var("?value")
     q = Query(program, ((CALL, pred, (n, v), None),), limits=limits, clock=clock,
               wall_clock=wall_clock, input=input)
@@ -179,6 +187,27 @@ async def response_headers(
                 out.append((nv, vv if isinstance(vv, str) else format_term(vv)))
     finally:
         await agen.aclose()
+    return tuple(out)
+
+
+def _compiled_headers(
+    program: Program, pred: Predicate, input: Any, limits: Limits,
+    clock: Callable[[], float], wall_clock: Callable[[], float],
+) -> tuple[tuple[str, str], ...] | None:
+    """:func:`response_headers` by the predicate's generated solutions, or None when
+    compiled code cannot give them all (the query then runs; its answers are the same)."""
+    compiler = program.compiler
+    solver = compiler.solver(pred, frozenset(), 0) if compiler is not None else None
+    if solver is None:
+        return None
+    q = Query(program, (), limits=limits, clock=clock, wall_clock=wall_clock, input=input)
+    out: list[tuple[str, str]] = []
+    try:
+        for (nv, vv), _ in solver.gen(q, (None, None)):
+            if type(nv) is str:  # every value compiled code holds is an atom
+                out.append((nv, vv if type(vv) is str else format_term(vv)))
+    except (CannotTell, SliceOver):
+        return None
     return tuple(out)
 
 

@@ -453,6 +453,10 @@ class Machine(Budget):
                 continue
             frame: list[Any] = [None] * cc.nvars
             if unify_head(cc.head, args, frame, trail):
+                if self.evaluation is None:
+                    self.program.counts.interpreted_clauses += 1
+                else:
+                    self.program.counts.table_clauses += 1
                 cp[CP_ALT] = i
                 events = cp[CP_EVENTS]
                 tail = nxt

@@ -53,6 +53,23 @@ _ATOMIC = (str, int, float, bool)
 FACT_JSON_CACHE = 4096  # facts per predicate whose proof JSON is kept (~1.4 MB)
 
 
+class Counts:
+    """What ran a program's decisions, for operators (metrics) and tests: decisions that
+    compiled code answered alone and those the interpreter drove, and the clause
+    activations the interpreter ran outside and inside table fixpoints."""
+
+    __slots__ = ("compiled", "driven", "interpreted_clauses", "table_clauses")
+
+    def __init__(self) -> None:
+        self.compiled = 0
+        self.driven = 0
+        self.interpreted_clauses = 0
+        self.table_clauses = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
 class Predicate:
     """All clauses of one name/arity: ground facts (``rows``) first, then ``clauses`` in order."""
 
@@ -206,6 +223,7 @@ class Program:
         self.tabling = True
         self.compiled = True  # clause bodies run as generated code where they can (fastpath)
         self.compiler: Any = None  # fastpath's, once analysed with compiled code on
+        self.counts = Counts()
         # the literal paths that input(Path, ?V) goals read; None when some path is computed
         self.input_paths: frozenset[str] | None = frozenset()
 

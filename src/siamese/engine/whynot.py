@@ -155,6 +155,7 @@ def _clause_pass(
         if not unify_head(cc.head, args, frame, trail):
             undo(trail, mark)
             continue
+        m.program.counts.interpreted_clauses += 1
         body = [build_goal(g, frame) for g in cc.body]
         c = cc.clause
         if not body:

@@ -164,6 +164,27 @@ class Metrics(Collector):
         info = InfoMetricFamily("siamese_policy", "The serving policy revision")
         info.add_metric([], {"revision": store.revision or ""})
         yield info
+        ps = store.get()
+        if ps is not None:  # the serving revision's (they start again at a reload)
+            counts = ps.program.counts
+            paths = CounterMetricFamily(
+                "siamese_engine_decisions",
+                "Decisions of the serving revision by how they ran: compiled code alone, or "
+                "driven by the interpreter",
+                labels=["path"],
+            )
+            paths.add_metric(["compiled"], counts.compiled)
+            paths.add_metric(["interpreted"], counts.driven)
+            yield paths
+            clauses = CounterMetricFamily(
+                "siamese_engine_interpreted_clauses",
+                "Clause activations the interpreter ran for the serving revision, outside or "
+                "inside the evaluation of a table",
+                labels=["where"],
+            )
+            clauses.add_metric(["decision"], counts.interpreted_clauses)
+            clauses.add_metric(["table"], counts.table_clauses)
+            yield clauses
 
     def _cache(self) -> Iterator[Any]:
         cache = self.service.cache
