@@ -44,7 +44,8 @@ if TYPE_CHECKING:
     from .program import CompiledClause, Predicate
     from .tables import Table
 
-__all__ = ["ProofJson", "compiled_proof", "copy_events", "proof_from_events", "proof_json"]
+__all__ = ["EventProof", "PendingProof", "ProofJson", "compiled_proof", "copy_events",
+           "proof_from_events", "proof_json", "snapshot"]
 
 ProofJson = tuple[list[dict[str, Any]], list[str]]
 
@@ -138,37 +139,109 @@ def _proof_json_of_tree(events: Any, top: int) -> ProofJson:
 
 def proof_from_events(events: Any) -> list[ProofNode]:
     """Rebuild proof trees from the persistent event list of a solution."""
+    return _tree(snapshot(events))
+
+
+def snapshot(events: Any) -> tuple[Any, ...]:
+    """The events of a solution, oldest first, with their goals' values as of now: all a
+    proof tree needs once the bindings are undone (see :class:`EventProof`)."""
+    out: list[Any] = []
+    e = events
+    while e is not None:
+        ev = e[0]
+        e = e[1]
+        kind = ev[0]
+        if kind == "exit":
+            out.append(ev)
+        elif kind == "not":
+            out.append(("not", _not_text(ev[1])))
+        else:
+            goal = ev[1]
+            out.append((kind, goal[G_CALLEE], tuple([resolve(a) for a in goal[G_ARGS]]),
+                        *ev[2:]))
+    out.reverse()
+    return tuple(out)
+
+
+def _tree(items: tuple[Any, ...]) -> list[ProofNode]:
     root: list[ProofNode] = []
     stack: list[list[ProofNode]] = [root]
-    for ev in _items(events):
+    for ev in items:
         kind = ev[0]
         if kind == "exit":
             if len(stack) > 1:
                 stack.pop()
             continue
-        goal = ev[1]
         if kind == "not":
-            stack[-1].append(ProofNode(_not_text(goal), "not", None, None, []))
+            stack[-1].append(ProofNode(ev[1], "not", None, None, []))
             continue
-        term = Struct(goal[G_CALLEE].name, tuple([resolve(a) for a in goal[G_ARGS]]))
+        term = Struct(ev[1].name, ev[2])
         if kind == "rule":
-            cc: CompiledClause = ev[2]
+            cc: CompiledClause = ev[3]
             node = ProofNode(term, "rule", cc.clause.label, cc.clause.location, [], cc.clause)
             stack[-1].append(node)
             stack.append(node.children)
         elif kind == "fact":
-            pred: Predicate = goal[G_CALLEE]
-            stack[-1].append(ProofNode(term, "fact", None, pred.row_location(ev[2]), []))
+            pred: Predicate = ev[1]
+            stack[-1].append(ProofNode(term, "fact", None, pred.row_location(ev[3]), []))
         elif kind == "builtin":
             stack[-1].append(ProofNode(term, "builtin", None, None, []))
         elif kind == "answer":
-            table: Table = ev[2]
-            sub = table.proofs.get(variant_key(ev[3])) if table.proofs is not None else None
-            if sub is not None:
-                stack[-1].append(sub)
-            else:
-                stack[-1].append(ProofNode(term, "table", None, None, []))
+            sub = _answer_proof(ev[3], ev[4])
+            stack[-1].append(sub.node() if sub is not None else
+                             ProofNode(term, "table", None, None, []))
     return root
+
+
+def _answer_proof(table: Table, ans: tuple[Any, ...]) -> Any:
+    """The proof a table keeps for one of its answers (by the key the machine gave it)."""
+    if table.proofs is None:
+        return None
+    k = ground_key(ans)
+    return table.proofs.get(k if k is not None else variant_key(ans))
+
+
+class EventProof:
+    """The proof of a table's answer that the interpreter found, kept as the snapshot of
+    its events: the tree is made at the first need (most answers never show one)."""
+
+    __slots__ = ("_node", "items")
+
+    def __init__(self, items: tuple[Any, ...]) -> None:
+        self.items = items
+        self._node: ProofNode | None = None
+
+    def node(self) -> ProofNode:
+        return self._node if self._node is not None else _force(self)
+
+    def shared(self) -> tuple[dict[str, Any], tuple[str, ...], int]:
+        return self.node().shared()
+
+    def subproofs(self) -> list[Any]:
+        return [_answer_proof(ev[3], ev[4]) for ev in self.items if ev[0] == "answer"]
+
+    def build(self) -> ProofNode:
+        return _tree(self.items)[0]
+
+
+def _force(proof: Any) -> ProofNode:
+    """Make a pending proof's tree, and first those of the pending proofs it holds, without
+    recursion (a proof through a table over a long chain is thousands of levels deep)."""
+    stack = [proof]
+    while stack:
+        p = stack[-1]
+        if p._node is not None:
+            stack.pop()
+            continue
+        pending = [sub for sub in p.subproofs()
+                   if type(sub) is not ProofNode and sub is not None and sub._node is None]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        p._node = p.build()
+    node: ProofNode = proof._node
+    return node
 
 
 def compiled_proof(
@@ -234,6 +307,73 @@ def _compiled_children(
             d["children"] = sub_children
         children.append(d)
     return children
+
+
+class PendingProof:
+    """The proof of a table's answer that compiled code found, kept as its choices (see
+    :class:`~siamese.engine.fastpath.Solver`): the tree :func:`proof_from_events` would
+    make of the same derivation is made at the first need (most answers never show one)."""
+
+    __slots__ = ("_node", "answer", "choice", "pred")
+
+    def __init__(self, pred: Predicate, answer: tuple[Any, ...], choice: Any) -> None:
+        self.pred = pred
+        self.answer = answer
+        self.choice = choice
+        self._node: ProofNode | None = None
+
+    def node(self) -> ProofNode:
+        return self._node if self._node is not None else _force(self)
+
+    def shared(self) -> tuple[dict[str, Any], tuple[str, ...], int]:
+        return self.node().shared()
+
+    def subproofs(self) -> list[Any]:
+        out: list[Any] = []
+        todo = [self.choice]
+        while todo:
+            choice = todo.pop()
+            if type(choice) is int:
+                continue
+            for g, ch in zip(choice[0].body, choice[1]):
+                if g[G_OP] != CALL or type(ch) is int or ch is None:
+                    continue
+                if len(ch) == 2:
+                    out.append(_answer_proof(*ch))
+                else:
+                    todo.append(ch)
+        return out
+
+    def build(self) -> ProofNode:
+        return _choice_node(self.pred, self.answer, self.choice)
+
+
+def _choice_node(pred: Predicate, args: tuple[Any, ...], choice: Any) -> ProofNode:
+    """The proof tree of a call of ``pred`` with ``args`` (resolved) proved by ``choice``:
+    a fact's row index, or (clause, chosen, values) of a compiled body."""
+    term = Struct(pred.name, args)
+    if type(choice) is int:
+        return ProofNode(term, "fact", None, pred.row_location(choice), [])
+    cc, chosen, values = choice
+    children: list[ProofNode] = []
+    for g, ch in zip(cc.body, chosen):
+        built = build_goal(g, list(values))
+        op = g[G_OP]
+        if op == NOT:
+            children.append(ProofNode(_not_text(built), "not", None, None, []))
+            continue
+        goal_term = Struct(g[G_CALLEE].name, built[G_ARGS])
+        if op != CALL:
+            children.append(ProofNode(goal_term, "builtin", None, None, []))
+        elif type(ch) is int:  # a fact (of a predicate that may have rules too)
+            children.append(ProofNode(goal_term, "fact", None, g[G_CALLEE].row_location(ch), []))
+        elif len(ch) == 2:  # (table, answer)
+            sub = _answer_proof(*ch)
+            children.append(sub.node() if sub is not None else
+                            ProofNode(goal_term, "table", None, None, []))
+        else:  # a rule's solution: a fact of it, or (clause, chosen, values)
+            children.append(_choice_node(g[G_CALLEE], built[G_ARGS], ch))
+    return ProofNode(term, "rule", cc.clause.label, cc.clause.location, children, cc.clause)
 
 
 def copy_events(events: Any, mapping: dict[Var, Var]) -> Any:

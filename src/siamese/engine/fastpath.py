@@ -60,6 +60,7 @@ class Compiler:
         self.program = program
         self.atomic_tables = _atomic_tables(program)
         self.solvers: dict[tuple[Predicate, frozenset[int]], Solver | None] = {}
+        self.tables: dict[tuple[Predicate, frozenset[int]], Solver | None] = {}
 
     def solver(self, pred: Predicate, mode: frozenset[int], nesting: int) -> Solver | None:
         """The solutions of ``pred`` called with the arguments ``mode`` bound, or None if
@@ -73,6 +74,20 @@ class Compiler:
             else:
                 self.solvers[key] = Solver(pred, gen)
         return self.solvers[key]
+
+    def table_solver(self, pred: Predicate, mode: frozenset[int]) -> Solver | None:
+        """The solutions of tabled ``pred`` in ``mode``: its table's answers in the order
+        the machine's fixpoint finds them when every table they call is complete (see
+        :meth:`~siamese.engine.machine.Machine.table_now`); None if it cannot be compiled."""
+        key = (pred, mode)
+        if key not in self.tables:
+            try:
+                gen = _solver_code(self, pred, mode, 0, tabled=True)
+            except Unsupported:
+                self.tables[key] = None
+            else:
+                self.tables[key] = Solver(pred, gen)
+        return self.tables[key]
 
     def clause(self, cc: CompiledClause, mode: frozenset[int]) -> Gen | None:
         try:
@@ -207,9 +222,9 @@ def _clause_code(compiler: Compiler, cc: CompiledClause, mode: frozenset[int]) -
 
 
 def _solver_code(compiler: Compiler, pred: Predicate, mode: frozenset[int],
-                 nesting: int) -> Gen:
-    if pred.tabled:
-        raise Unsupported("a recursive predicate")
+                 nesting: int, tabled: bool = False) -> Gen:
+    if pred.tabled is not tabled:
+        raise Unsupported("a recursive predicate" if pred.tabled else "not a table")
     gen = Gen(compiler.solver, nesting, compiler.atomic_tables)
     gen.emit("", "def gen(q, args):")
     for j in sorted(mode):

@@ -31,7 +31,7 @@ from typing import Any
 
 from .context import BuiltinContext
 from .errors import EngineError, EvaluationError, LimitExceeded
-from .events import copy_events, proof_from_events
+from .events import EventProof, PendingProof, copy_events, snapshot
 from .fastgen import CannotTell, SliceOver
 from .goals import (
     ANSWER,
@@ -150,6 +150,7 @@ class Machine(Budget):
     events: Any = None  # the proof events of the current solution (see events)
     evaluation: Evaluation | None = None  # the fixpoint running, if any
     pause_owed = False  # a compiled pass gave up at the end of a slice: the driver's turn
+    tabling_by_code = False  # generated code is computing a table (see table_now)
     _ctx: BuiltinContext | None = None
 
     @property
@@ -492,8 +493,11 @@ class Machine(Budget):
         t = self.find_table(pred, key)
         if t is not None:
             return t
-        if self.evaluation is not None:
+        if self.evaluation is not None or self.tabling_by_code:
             raise CannotTell
+        t = self._table_by_code(pred, key, targs)
+        if t is not None:
+            return t
         evaluation = self._evaluate(pred, key, targs)
         mark = len(self.trail)
         try:
@@ -507,6 +511,49 @@ class Machine(Budget):
             evaluation.close()
             undo(self.trail, mark)
         return self.local_tables[key]
+
+    def _table_by_code(self, pred: Predicate, key: Any, targs: tuple[Any, ...]) -> Table | None:
+        """The table of a call evaluated by the predicate's generated solutions, when
+        every table they call is complete already: its producer then meets no consumer, so
+        the fixpoint would find the same answers in the same order (and the same first
+        derivation of each, kept as a pending proof). None when it cannot be done so."""
+        compiler = self.program.compiler
+        if compiler is None or not pred.request_independent:
+            return None
+        values = [deref(a) for a in targs]
+        mode = frozenset(j for j, v in enumerate(values) if type(v) is not Var)
+        solver = compiler.table_solver(pred, mode)
+        if solver is None:
+            return None
+        call = tuple([v if j in mode else None for j, v in enumerate(values)])
+        t = Table(pred, key, targs, self.proofs)
+        seen = t.seen
+        answers = t.answers
+        proofs = t.proofs
+        limit = self.limits.max_solutions
+        self.tabling_by_code = True
+        try:
+            for outs, choice in solver.gen(self, call):
+                it = iter(outs)
+                ans = tuple([v if j in mode else next(it) for j, v in enumerate(call)])
+                k = ground_key(ans)  # atoms: never None
+                if k in seen:
+                    continue
+                seen.add(k)
+                if len(answers) >= limit:
+                    raise LimitExceeded("max_solutions", limit,
+                                        f"answers of {pred.name}/{pred.arity}")
+                answers.append(ans)
+                if proofs is not None:
+                    proofs[k] = PendingProof(pred, ans, choice)
+        except CannotTell:
+            return None
+        finally:
+            self.tabling_by_code = False
+        t.complete = True
+        self.local_tables[key] = t
+        publish(self.program, {key: t}, self.limits.shared_table_answers)
+        return t
 
     def _table_for(
         self, node: Any, events: Any, key: Any, args: tuple[Any, ...]
@@ -636,9 +683,9 @@ class Machine(Budget):
             t.ground = False
         t.answers.append(ans)
         if t.proofs is not None:
-            nodes = proof_from_events(events)
-            if nodes:
-                t.proofs[k] = nodes[0]
+            items = snapshot(events)
+            if any(item[0] != "exit" for item in items):  # a proof tree has a root
+                t.proofs[k] = EventProof(items)
         ev = self.evaluation
         if ev is not None:
             for c in t.consumers:

@@ -40,6 +40,10 @@ class ProofNode:
         default=None, init=False, repr=False, compare=False
     )
 
+    def node(self) -> ProofNode:
+        """Itself (a table keeps proofs as nodes, or pending: see events.PendingProof)."""
+        return self
+
     def shared_json(self) -> dict[str, Any]:
         """``to_dict()``, made once: callers must not change it."""
         if self._json is None:

@@ -14,7 +14,6 @@ from .terms import _COMPOUND, MAX_TERM_NODES, Struct, Var, deref, key_value, too
 
 if TYPE_CHECKING:
     from .program import Predicate, Program
-    from .proof import ProofNode
 
 __all__ = [
     "Consumer", "Evaluation", "Table", "ground_key", "publish", "table_key", "var_key",
@@ -166,7 +165,8 @@ class Table:
         self.consumers: list[Consumer] = []
         self.complete = False
         self.ground = True  # every answer ground: a fully bound call is then a set lookup
-        self.proofs: dict[Any, ProofNode] | None = {} if proofs else None
+        # by answer key: a ProofNode, or a pending one (events.EventProof, PendingProof)
+        self.proofs: dict[Any, Any] | None = {} if proofs else None
 
 
 class Consumer:
