@@ -10,7 +10,11 @@ Each workload carries:
 * ``requests`` -- (subject, action, resource) triples, about half of them allowed;
 * ``expected`` -- the decision of a plain-Python reference evaluator for every request;
 * ``casbin``   -- for RBAC and ABAC, what pycasbin needs for the *same* logic: model text,
-  policy lines, and per-request ``enforce()`` arguments aligned with ``requests``.
+  policy lines, and per-request ``enforce()`` arguments aligned with ``requests``;
+* ``cedar``    -- for all three, what cedarpy needs for the same logic: Cedar policies, and
+  per request the Cedar request and its entity slice (the principal and the resource, each
+  with all its ancestors listed as parents: Cedar rejects a ``parents`` graph with a cycle,
+  and the ReBAC groups have cycles, so every slice carries the transitive closure).
 
 Decision semantics, as in Siamese: allowed iff ``allow(S, A, R)`` has a proof and
 ``deny(S, A, R)`` has none.
@@ -44,6 +48,47 @@ class CasbinSpec:
 
 
 @dataclass
+class CedarSpec:
+    """What cedarpy needs: the policies (Cedar text) and, aligned with the workload's
+    requests, one Cedar request and one entity slice (a list of Cedar JSON entities)."""
+
+    policies: str
+    requests: list[dict[str, str]]
+    entities: list[list[dict[str, Any]]]
+    encoding: str = ""  # how the workload's data reaches Cedar, in a few words
+
+
+def cedar_uid(kind: str, ident: str) -> str:
+    """An entity uid in Cedar syntax (the benchmark's ids need no escaping)."""
+    return f'{kind}::"{ident}"'
+
+
+def cedar_ref(kind: str, ident: str) -> dict[str, Any]:
+    """An entity reference as an attribute value of Cedar's JSON entity format."""
+    return {"__entity": {"type": kind, "id": ident}}
+
+
+def cedar_entity(
+    kind: str, ident: str, attrs: dict[str, Any], parents: Iterable[tuple[str, str]] = ()
+) -> dict[str, Any]:
+    """One entity of Cedar's JSON entity format."""
+    return {
+        "uid": {"type": kind, "id": ident},
+        "attrs": attrs,
+        "parents": [{"type": k, "id": i} for k, i in parents],
+    }
+
+
+def cedar_request(principal: str, action: str, resource: tuple[str, str]) -> dict[str, str]:
+    """A cedarpy request: a user, an action, a resource (kind, id); no context."""
+    return {
+        "principal": cedar_uid("User", principal),
+        "action": cedar_uid("Action", action),
+        "resource": cedar_uid(*resource),
+    }
+
+
+@dataclass
 class Workload:
     name: str
     rules: str
@@ -52,6 +97,8 @@ class Workload:
     warmup: list[Request] = field(default_factory=list)
     casbin: CasbinSpec | None = None
     casbin_warmup: list[tuple[Any, ...]] = field(default_factory=list)
+    cedar: CedarSpec | None = None
+    cedar_alt: CedarSpec | None = None  # another encoding, measured beside the first
     sizes: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -122,6 +169,25 @@ e = priority(p.eft) || deny
 [matchers]
 m = g(r.sub, p.sub) && (p.eft == "deny" || (r.act == p.act && g2(r.obj, p.obj)))
 """
+
+
+# The decision logic of RBAC_RULES in Cedar: a user's parents are its roles and every role
+# they include (the closure, computed beforehand), a resource's parent is its type; one
+# permit per permission (rbac_cedar_policies adds them); suspended users are forbidden.
+RBAC_CEDAR = """\
+forbid (principal, action, resource) when { principal.suspended };
+"""
+
+
+def rbac_cedar_policies(permissions: Iterable[tuple[str, str, str]]) -> str:
+    """RBAC_CEDAR and one permit per (role, action, resource type)."""
+    lines = [RBAC_CEDAR]
+    for role, a, t in permissions:
+        lines.append(
+            f"permit (principal in {cedar_uid('Role', role)}, action == "
+            f"{cedar_uid('Action', a)}, resource in {cedar_uid('ResourceType', t)});"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def rbac(
@@ -239,6 +305,16 @@ def rbac(
     lines.append("# resources")
     lines += [fact("resource_type", r, resource_type[r]) for r in resources]
 
+    def cedar_slice(req: Request) -> list[dict[str, Any]]:
+        u, _, res = req
+        roles_of = dict.fromkeys(sub for role in user_roles[u] for sub in closure[role])
+        return [
+            cedar_entity(
+                "User", u, {"suspended": u in suspended_set}, (("Role", r) for r in roles_of)
+            ),
+            cedar_entity("Resource", res, {}, [("ResourceType", resource_type[res])]),
+        ]
+
     policy = ["p, suspended, *, *, deny"]
     policy += [f"p, {r}, {t}, {a}, allow" for r, a, t in permissions]
     policy += [f"g, {u}, {r}" for u, r in has_role]
@@ -258,6 +334,12 @@ def rbac(
             requests=[(u, res, a) for u, a, res in requests],
         ),
         casbin_warmup=[(u, res, a) for u, a, res in warmup],
+        cedar=CedarSpec(
+            policies=rbac_cedar_policies(permissions),
+            requests=[cedar_request(u, a, ("Resource", res)) for u, a, res in requests],
+            entities=[cedar_slice(x) for x in requests],
+            encoding="one permit per permission, user in its roles, resource in its type",
+        ),
         sizes={
             "users": n_users,
             "roles": len(roles),
@@ -305,6 +387,15 @@ e = some(where (p.eft == allow))
 [matchers]
 m = !r.sub.suspended && (r.obj.owner == r.sub.name || (r.act in ('read', 'write') \
 && r.obj.dept == r.sub.dept && r.sub.clearance >= r.obj.sensitivity))
+"""
+
+
+# ABAC_RULES in Cedar: the attributes travel with the user and the document entities.
+ABAC_CEDAR = """\
+permit (principal, action, resource) when { resource.owner == principal };
+permit (principal, action in [Action::"read", Action::"write"], resource)
+when { resource.dept == principal.dept && principal.clearance >= resource.sensitivity };
+forbid (principal, action, resource) when { principal.suspended };
 """
 
 
@@ -408,6 +499,16 @@ def abac(
     def casbin_args(reqs: list[Request]) -> list[tuple[Any, ...]]:
         return [(sub_by_name[s], res_by_name[r], a) for s, a, r in reqs]
 
+    def cedar_slice(req: Request) -> list[dict[str, Any]]:
+        u, r = sub_by_name[req[0]], res_by_name[req[2]]
+        user_attrs = {"dept": u.dept, "clearance": u.clearance, "suspended": u.suspended}
+        doc_attrs = {
+            "owner": cedar_ref("User", r.owner),
+            "dept": r.dept,
+            "sensitivity": r.sensitivity,
+        }
+        return [cedar_entity("User", u.name, user_attrs), cedar_entity("Doc", r.name, doc_attrs)]
+
     return Workload(
         name="abac",
         rules="\n".join(lines) + "\n",
@@ -416,6 +517,12 @@ def abac(
         warmup=warmup,
         casbin=CasbinSpec(model=ABAC_CASBIN_MODEL, policy=[], requests=casbin_args(requests)),
         casbin_warmup=casbin_args(warmup),
+        cedar=CedarSpec(
+            policies=ABAC_CEDAR,
+            requests=[cedar_request(u, a, ("Doc", r)) for u, a, r in requests],
+            entities=[cedar_slice(x) for x in requests],
+            encoding="attributes on the user and the document",
+        ),
         sizes={
             "users": n_users,
             "resources": n_resources,
@@ -458,6 +565,50 @@ role_allows(editor, write).
 """
 
 ROLE_ACTIONS = {"viewer": ("read",), "editor": ("read", "write")}
+
+# REBAC_RULES in Cedar, two ways. In both a user's parents are all its groups (the closure,
+# computed beforehand: Cedar rejects a cycle in ``parents``).
+# * REBAC_CEDAR_ACL (the cheaper for Cedar, so the one the targets use): a document carries
+#   the users and groups granted each role on any folder above it (gathered beforehand, as
+#   an application would hand Cedar the resource's inherited sharing), and four policies
+#   check the principal against them.
+# * REBAC_CEDAR (the literal translation): a document's parents are all its folders and each
+#   grant is one permit (what a linked template evaluates to; rebac_cedar_policies adds
+#   them), so Cedar evaluates every grant's policy on every request.
+REBAC_CEDAR_ACL = """\
+permit (principal, action, resource) when { resource.owner == principal };
+permit (principal, action == Action::"read", resource) when { principal in resource.viewers };
+permit (principal, action in [Action::"read", Action::"write"], resource)
+when { principal in resource.editors };
+forbid (principal, action, resource) when { principal.suspended };
+"""
+
+REBAC_CEDAR = """\
+permit (principal, action, resource) when { resource.owner == principal };
+forbid (principal, action, resource) when { principal.suspended };
+"""
+
+CEDAR_ROLE_ACTIONS = {
+    "viewer": 'action == Action::"read"',
+    "editor": 'action in [Action::"read", Action::"write"]',
+}
+
+
+def _rebac_kind(subject: str) -> str:
+    """The Cedar entity type of a ReBAC grant's subject (a user or a group)."""
+    return "User" if subject.startswith("user_") else "Group"
+
+
+def rebac_cedar_policies(grants: Iterable[tuple[str, str, str]]) -> str:
+    """REBAC_CEDAR and one permit per (folder, user or group, role) grant."""
+    lines = [REBAC_CEDAR]
+    for f, subj, role in grants:
+        who = cedar_uid(_rebac_kind(subj), subj)
+        lines.append(
+            f"permit (principal in {who}, {CEDAR_ROLE_ACTIONS[role]}, "
+            f"resource in {cedar_uid('Folder', f)});"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _tree(
@@ -562,7 +713,8 @@ def rebac(
     up: dict[str, list[str]] = {}
     for x, g in member:
         up.setdefault(x, []).append(g)
-    user_groups = {u: set(_reach(u, up)) for u in users}  # includes u itself
+    user_reach = {u: _reach(u, up) for u in users}  # u itself first, then its groups
+    user_groups = {u: set(reach) for u, reach in user_reach.items()}
     folder_chain: list[list[int]] = []  # folder index -> itself and its ancestors
     for i in range(n_folders):
         chain = []
@@ -621,6 +773,31 @@ def rebac(
     requests = make_requests(random.Random(seed * 1000 + 1), n_requests)
     warmup = make_requests(random.Random(seed * 1000 + 2), n_warmup)
 
+    def cedar_user(u: str) -> dict[str, Any]:
+        groups_of = (("Group", g) for g in user_reach[u][1:])
+        return cedar_entity("User", u, {"suspended": u in suspended_set}, groups_of)
+
+    def cedar_slice(req: Request) -> list[dict[str, Any]]:
+        u, _, d = req
+        folders_of = (("Folder", folders[f]) for f in folder_chain[doc_folder[d]])
+        doc = cedar_entity("Doc", d, {"owner": cedar_ref("User", owner[d])}, folders_of)
+        return [cedar_user(u), doc]
+
+    def cedar_acl_slice(req: Request) -> list[dict[str, Any]]:
+        u, _, d = req
+        acl: dict[str, dict[str, None]] = {"viewer": {}, "editor": {}}
+        for f in folder_chain[doc_folder[d]]:
+            for s, role in grants_on.get(f, ()):
+                acl[role][s] = None
+        attrs = {
+            "owner": cedar_ref("User", owner[d]),
+            "viewers": [cedar_ref(_rebac_kind(s), s) for s in acl["viewer"]],
+            "editors": [cedar_ref(_rebac_kind(s), s) for s in acl["editor"]],
+        }
+        return [cedar_user(u), cedar_entity("Doc", d, attrs)]
+
+    cedar_requests = [cedar_request(u, a, ("Doc", d)) for u, a, d in requests]
+
     lines = [REBAC_RULES, "# group membership (users and nested groups)"]
     lines += [fact("in_group", x, g) for x, g in member]
     lines += [fact("suspended", u) for u in suspended]
@@ -636,6 +813,18 @@ def rebac(
         requests=requests,
         expected=[decide(x) for x in requests],
         warmup=warmup,
+        cedar=CedarSpec(
+            policies=REBAC_CEDAR_ACL,
+            requests=cedar_requests,
+            entities=[cedar_acl_slice(x) for x in requests],
+            encoding="grants on the document's folders handed over on the document",
+        ),
+        cedar_alt=CedarSpec(
+            policies=rebac_cedar_policies(grants),
+            requests=cedar_requests,
+            entities=[cedar_slice(x) for x in requests],
+            encoding="one permit per grant, resource in its folders",
+        ),
         sizes={
             "users": n_users,
             "groups": n_groups,
