@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
 from typing import Any, Protocol
 
 from ..engine import (
@@ -53,8 +52,10 @@ def _noted(outcome: Outcome, notes: Sequence[str]) -> Outcome:
     """What built-ins reported (a fetch that failed...) is shown, and never cached."""
     if not notes:
         return outcome
-    explanation = {**outcome.explanation, "notes": list(dict.fromkeys(notes))}
-    return replace(outcome, explanation=explanation, cacheable=False)
+    def explanation() -> dict[str, Any]:
+        return {**outcome.explanation, "notes": list(dict.fromkeys(notes))}
+
+    return outcome.replace(explanation=explanation, cacheable=False)
 
 
 class PolicyLike(Protocol):
@@ -154,29 +155,34 @@ class Authorizer:
 def _outcome(
     revision: str, request: Request, v: Verdict, headers: tuple[tuple[str, str], ...]
 ) -> Outcome:
-    """The outcome of a verdict (what built-ins noted is added to it)."""
+    """The outcome of a verdict (what built-ins noted is added to it). Its explanation and
+    rule ids are made from the verdict's at their first read."""
     kind = v.kind
     cacheable = not v.volatile
     # positional (allowed, revision, reason, explanation, errors, rule_ids, cacheable,
     # response_headers): a call with keywords costs more, once per uncached decision
     if kind == "allow":
-        rules = v.rule_ids
+        rule = v.rule
         outcome = Outcome(
-            True, revision, f"allowed by rule {rules[0]}" if rules else "allowed",
-            {"kind": "allow", "proof": v.proof}, (), rules, cacheable, headers,
+            True, revision, f"allowed by rule {rule}" if rule else "allowed",
+            lambda: _explained(v, {"kind": "allow", "proof": v.proof}), (),
+            lambda: v.rule_ids, cacheable, headers,
         )
     elif kind == "deny":
-        rules = v.rule_ids
+        rule = v.rule
         outcome = Outcome(
-            False, revision,
-            f"denied by rule {rules[0]}" if rules else "denied by a deny rule",
-            {"kind": "deny", "proof": v.proof}, rule_ids=rules, cacheable=cacheable,
+            False, revision, f"denied by rule {rule}" if rule else "denied by a deny rule",
+            lambda: _explained(v, {"kind": "deny", "proof": v.proof}), (),
+            lambda: v.rule_ids, cacheable,
         )
     elif kind == "default-deny":
-        why = list(map(WhyNot.to_dict, v.why_not))
         reason = f"no rule allows {request.subject} to {request.action} {request.resource}"
-        outcome = Outcome(False, revision, reason, {"kind": "default-deny", "why_not": why},
-                          (), (), cacheable)
+        outcome = Outcome(
+            False, revision, reason,
+            lambda: _explained(v, {"kind": "default-deny",
+                                   "why_not": list(map(WhyNot.to_dict, v.why_not))}),
+            (), (), cacheable,
+        )
     elif kind == "no-allow-rules":
         outcome = Outcome(False, revision, "no allow rules in the policy set",
                           {"kind": "default-deny", "why_not": []}, cacheable=cacheable)
@@ -184,3 +190,10 @@ def _outcome(
         assert v.error is not None
         outcome = _failed(revision, v.error)
     return _noted(outcome, v.notes) if v.notes else outcome
+
+
+def _explained(v: Verdict, explanation: dict[str, Any]) -> dict[str, Any]:
+    """The explanation, and what kept the engine from making it whole (if anything)."""
+    if v.explain_error is not None:
+        explanation["explain_error"] = v.explain_error
+    return explanation

@@ -6,7 +6,8 @@ resource, context); the engine reaches every part of it with ``input(Path, ?V)``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["ID_KEYS", "MAX_ID_LENGTH", "Decision", "Outcome", "Request", "RequestError"]
@@ -180,25 +181,77 @@ class Request:
         return cls.from_authzen(body, claims=claims, http=http)
 
 
-@dataclass(slots=True)
 class Outcome:
     """What the policy set decided for a request (shared by every decision the cache
-    answers with it, so never changed once made: ``dataclasses.replace`` makes another).
-    Not a frozen dataclass only because those cost twice as much to make, once per
-    uncached decision."""
+    answers with it, so never changed once made: :meth:`replace` makes another).
 
-    allowed: bool
-    revision: str
-    reason: str
-    explanation: dict[str, Any]
-    errors: tuple[str, ...] = ()
-    rule_ids: tuple[str, ...] = ()
-    cacheable: bool = True
-    response_headers: tuple[tuple[str, str], ...] = ()
-    limit: str | None = None  # the limit that ended the evaluation, if any
-    # the outcome serialised once, for the decision log of every cache hit that shares it
-    # (the decision log's to fill: its JSON and what it had to cut or convert)
-    log_json: list[Any] = field(default_factory=list, init=False, compare=False, repr=False)
+    ``explanation`` and ``rule_ids`` may be given as functions that make them: they are
+    made at the first read, once (a gateway's answer never reads them; the decision log
+    and the AuthZEN response do). Not a dataclass: those cost more to make, once per
+    uncached decision, and cannot make a field at its first read."""
+
+    __slots__ = ("_explanation", "_rule_ids", "allowed", "cacheable", "errors", "limit",
+                 "log_json", "reason", "response_headers", "revision")
+
+    def __init__(
+        self,
+        allowed: bool,
+        revision: str,
+        reason: str,
+        explanation: dict[str, Any] | Callable[[], dict[str, Any]],
+        errors: tuple[str, ...] = (),
+        rule_ids: tuple[str, ...] | Callable[[], tuple[str, ...]] = (),
+        cacheable: bool = True,
+        response_headers: tuple[tuple[str, str], ...] = (),
+        limit: str | None = None,  # the limit that ended the evaluation, if any
+    ) -> None:
+        self.allowed = allowed
+        self.revision = revision
+        self.reason = reason
+        self._explanation = explanation
+        self.errors = errors
+        self._rule_ids = rule_ids
+        self.cacheable = cacheable
+        self.response_headers = response_headers
+        self.limit = limit
+        # the outcome serialised once, for the decision log of every cache hit that shares
+        # it (the decision log's to fill: its JSON and what it had to cut or convert)
+        self.log_json: list[Any] = []
+
+    @property
+    def explanation(self) -> dict[str, Any]:
+        e = self._explanation
+        if type(e) is not dict:
+            e = self._explanation = e()  # type: ignore[operator]
+        return e
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        r = self._rule_ids
+        if type(r) is not tuple:
+            r = self._rule_ids = r()  # type: ignore[operator]
+        return r
+
+    def replace(self, **changes: Any) -> Outcome:
+        """A copy with ``changes`` (keyword arguments of the constructor)."""
+        fields = {k: getattr(self, k) for k in _FIELDS}
+        fields.update(changes)
+        return Outcome(**fields)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Outcome):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in _FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"Outcome(allowed={self.allowed!r}, revision={self.revision!r}, "
+                f"reason={self.reason!r}, rule_ids={self.rule_ids!r})")
+
+
+_FIELDS = ("allowed", "revision", "reason", "explanation", "errors", "rule_ids", "cacheable",
+           "response_headers", "limit")
 
 
 @dataclass(slots=True)

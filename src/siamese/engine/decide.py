@@ -25,7 +25,7 @@ from .limits import Limits
 from .program import Predicate, Program
 from .proof import WhyNot
 from .terms import Var, format_term, resolve
-from .whynot import NOT_COMPILED, compiled_pass, prove, prove_or_why_not
+from .whynot import NOT_COMPILED, Proved, compiled_pass, compiled_proved, prove, prove_or_why_not
 
 __all__ = ["Verdict", "decide", "enumerate_values", "response_headers"]
 
@@ -38,35 +38,74 @@ class Verdict:
     ``kind`` is ``"allow"`` (``proof`` and ``rule_ids`` say by what), ``"deny"`` (a deny
     rule is proved: its proof), ``"default-deny"`` (no allow rule proved: ``why_not``
     when explaining), ``"no-allow-rules"`` (the program has no allow rules) or ``"error"``
-    (``error`` holds it: errors never allow). ``volatile``: a built-in whose answers change
-    with time was used (do not cache); ``notes``: what built-ins reported."""
+    (``error`` holds it: errors never allow). ``rule``: the deciding rule (None for a
+    fact). ``volatile``: a built-in whose answers change with time was used (do not
+    cache); ``notes``: what built-ins reported.
 
-    __slots__ = ("error", "kind", "notes", "proof", "rule_ids", "volatile", "why_not")
+    A verdict that compiled code reached makes ``proof``, ``rule_ids`` and ``why_not`` at
+    their first read (most callers, a gateway's among them, never read them);
+    ``explain_error`` says why they could not be made, if so."""
+
+    __slots__ = ("_lazy", "_proof", "_rule_ids", "_why_not", "error", "explain_error", "kind",
+                 "notes", "rule", "volatile")
 
     def __init__(
         self,
         kind: str,
         proof: list[dict[str, Any]],
-        rule_ids: list[str],
+        rule_ids: Sequence[str],
         why_not: list[WhyNot],
         volatile: bool = False,
         notes: Sequence[str] = (),
         error: Exception | None = None,
+        *,
+        lazy: Callable[[], tuple[list[dict[str, Any]], Sequence[str], list[WhyNot]]] | None = None,
+        rule: str | None = None,
     ) -> None:
         self.kind = kind
-        self.proof = proof
-        self.rule_ids = tuple(rule_ids)
-        self.why_not = why_not
+        self._proof = proof
+        self._rule_ids = tuple(rule_ids)
+        self._why_not = why_not
         self.volatile = volatile
         self.notes = notes
         self.error = error
+        self._lazy = lazy
+        self.rule = rule if lazy is not None or not rule_ids else rule_ids[0]
+        self.explain_error: str | None = None
+
+    def _made(self) -> None:
+        lazy = self._lazy
+        if lazy is not None:
+            self._lazy = None
+            try:
+                proof, rule_ids, self._why_not = lazy()
+            except Exception as e:  # the verdict stands; its explanation says what failed
+                self.explain_error = f"{type(e).__name__}: {e}"
+                proof, rule_ids = [], () if self.rule is None else (self.rule,)
+            self._proof = proof
+            self._rule_ids = tuple(rule_ids)
+
+    @property
+    def proof(self) -> list[dict[str, Any]]:
+        self._made()
+        return self._proof
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        self._made()
+        return self._rule_ids
+
+    @property
+    def why_not(self) -> list[WhyNot]:
+        self._made()
+        return self._why_not
 
     @property
     def allowed(self) -> bool:
         return self.kind == "allow"
 
     def __repr__(self) -> str:
-        return f"<Verdict {self.kind} {self.rule_ids}>"
+        return f"<Verdict {self.kind} {self.rule}>"
 
 
 def _verdict(
@@ -78,6 +117,14 @@ def _verdict(
     if ctx is None:
         return Verdict(kind, proof, rule_ids, why_not, False, (), error)
     return Verdict(kind, proof, rule_ids, why_not, ctx.volatile, ctx.notes, error)
+
+
+def _compiled(q: Query, kind: str, lazy: Any, rule: str | None) -> Verdict:
+    """A verdict that compiled code reached, its explanation made by ``lazy`` when read."""
+    ctx = q._ctx
+    if ctx is None:
+        return Verdict(kind, [], (), [], lazy=lazy, rule=rule)
+    return Verdict(kind, [], (), [], ctx.volatile, ctx.notes, lazy=lazy, rule=rule)
 
 
 def decide(
@@ -102,32 +149,75 @@ def decide(
         q = Query(program, (), limits=limits, clock=clock, wall_clock=wall_clock, input=input,
                   proofs=True)
         n = len(args)
+        again = _Again(program, input, limits, clock, wall_clock)
         deny_pred = program.predicates.get((deny, n))
         deny_goal = None
         if deny_pred is not None and deny_pred.defined:
             deny_goal = (CALL, deny_pred, args, None)
-            r = compiled_pass(q, deny_goal, 0, False)  # a plain call when the rules allow it
+            r = compiled_proved(q, deny_goal)  # a plain call when the rules allow it
             if r is NOT_COMPILED:
                 program.counts.driven += 1
                 return _driven(q, program, args, deny_goal, explain, allow)
-            if r[0] is not None:
+            if r is not None:
                 program.counts.compiled += 1
-                return _verdict(q, "deny", r[0][0], r[0][1], [])
+                return _compiled(q, "deny", again.proof(r), r.label)
         allow_pred = program.predicates.get((allow, n))
         if allow_pred is None or not allow_pred.defined:
             return _verdict(q, "no-allow-rules", [], [], [])
         allow_goal = (CALL, allow_pred, args, None)
-        r = compiled_pass(q, allow_goal, 2, explain)
+        r = compiled_proved(q, allow_goal)
         if r is NOT_COMPILED:
             program.counts.driven += 1
             return _driven(q, program, args, None, explain, allow)
         program.counts.compiled += 1
     except Exception as e:  # errors never allow: the verdict says which
         return _verdict(q, "error", [], [], [], e)
-    # a compiled built-in may have noted something (its context then exists)
-    if r[0] is not None:
-        return _verdict(q, "allow", r[0][0], r[0][1], [])
-    return _verdict(q, "default-deny", [], [], r[1])
+    if r is not None:
+        return _compiled(q, "allow", again.proof(r), r.label)
+    if not explain:
+        return _verdict(q, "default-deny", [], [], [])
+    return _compiled(q, "default-deny", again.why_not(allow_goal), None)
+
+
+class _Again:
+    """Explanations made after a decision that compiled code reached, when they are read:
+    by compiled code again, on a query of the same request and limits, or (a proof too
+    deep for it, a slice over) by the interpreter's pass run to its end at once. The
+    program is immutable and its tables only complete: they give the same answers."""
+
+    __slots__ = ("clock", "input", "limits", "program", "wall_clock")
+
+    def __init__(self, program: Program, input: Any, limits: Limits,
+                 clock: Callable[[], float], wall_clock: Callable[[], float]) -> None:
+        self.program = program
+        self.input = input
+        self.limits = limits
+        self.clock = clock
+        self.wall_clock = wall_clock
+
+    def query(self) -> Query:
+        return Query(self.program, (), limits=self.limits, clock=self.clock,
+                     wall_clock=self.wall_clock, input=self.input, proofs=True)
+
+    def proof(self, proved: Proved) -> Callable[[], Any]:
+        def made() -> tuple[list[dict[str, Any]], Sequence[str], list[WhyNot]]:
+            found = proved.json()
+            if found is None:
+                q = self.query()
+                found = q.drive_sync(prove(q, proved.goal))
+                if found is None:  # pragma: no cover - the same program proves it again
+                    raise EvaluationError("the proof could not be made again")
+            return found[0], found[1], []
+        return made
+
+    def why_not(self, goal: tuple[Any, ...]) -> Callable[[], Any]:
+        def made() -> tuple[list[dict[str, Any]], Sequence[str], list[WhyNot]]:
+            r = compiled_pass(self.query(), goal, 2, True)
+            if r is NOT_COMPILED:
+                q = self.query()
+                r = q.drive_sync(prove_or_why_not(q, goal))
+            return [], [], r[1]
+        return made
 
 
 async def _driven(

@@ -76,6 +76,27 @@ class Query(Machine):
         (await the coroutine returned: one coroutine per call, not two)."""
         return self._drive(gen, False)
 
+    def drive_sync(self, gen: Generator[Any, Any, Any]) -> Any:
+        """Run a generator of machine requests to its return value without an event loop
+        (it gives no turn; an async built-in is an EvaluationError). For the explanations
+        made after a decision, of rules that compiled code ran: none of them awaits."""
+        send: Any = None
+        try:
+            while True:
+                try:
+                    x = gen.send(send)
+                except StopIteration as stop:
+                    return stop.value
+                if x is not PAUSE and x is not SOLUTION:
+                    close = getattr(x.awaitable, "close", None)
+                    if close is not None:
+                        close()
+                    raise EvaluationError(
+                        f"built-in '{x.name}' is asynchronous: use the async query API"
+                    )
+        finally:
+            gen.close()
+
     async def _drive(self, gen: Generator[Any, Any, Any], first: bool, close: bool = True) -> Any:
         """The driver of :meth:`first` (True at the first solution, False with none), of
         :meth:`solve` (the same, once per solution: ``gen`` stays open) and of :meth:`drive`

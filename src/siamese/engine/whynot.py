@@ -41,7 +41,8 @@ from .program import CompiledClause, Predicate, candidates
 from .proof import WhyNot
 from .terms import UNBOUND, Struct, Var, deref, match_args, resolve, undo
 
-__all__ = ["NOT_COMPILED", "compiled_pass", "prove", "prove_or_why_not", "why_not"]
+__all__ = ["NOT_COMPILED", "Proved", "compiled_pass", "compiled_proved", "prove",
+           "prove_or_why_not", "why_not"]
 
 Pass = Generator[Any, Any, tuple[ProofJson | None, list[WhyNot]]]
 
@@ -215,6 +216,61 @@ def _clause_pass(
         node["children"] = children
     undo(trail, mark)
     return ([node], [cc.label, *(r for r in rules if r != cc.label)]), []
+
+
+class Proved:
+    """A compiled proof of a call, its JSON made at the first need: a fact of the
+    predicate (``cc`` None, ``chosen`` its row) or a compiled body's choices."""
+
+    __slots__ = ("cc", "chosen", "goal", "values")
+
+    def __init__(self, cc: CompiledClause | None, goal: tuple[Any, ...], chosen: Any,
+                 values: tuple[Any, ...]) -> None:
+        self.cc = cc
+        self.goal = goal
+        self.chosen = chosen
+        self.values = values
+
+    @property
+    def label(self) -> str | None:
+        """The deciding rule (None for a fact)."""
+        return self.cc.label if self.cc is not None else None
+
+    def json(self) -> ProofJson | None:
+        """As :func:`prove` gives it; None if a sub-proof is too deep to show this way."""
+        if self.cc is None:
+            return [self.goal[G_CALLEE].fact_json(self.chosen)], []
+        return compiled_proof(self.cc, self.goal, self.chosen, self.values)
+
+
+def compiled_proved(m: Machine, goal: tuple[Any, ...]) -> Proved | Any | None:
+    """:func:`prove` by compiled code alone (see :func:`compiled_pass`): the first proof,
+    None without one, or ``NOT_COMPILED``."""
+    pred: Predicate = goal[G_CALLEE]
+    if goal[G_OP] != CALL or not pred.compiled or m.limits.max_depth <= MAX_NESTING + 2:
+        return NOT_COMPILED
+    values = _atom_values(goal[G_ARGS])
+    if values is None:
+        return NOT_COMPILED
+    if pred.rows:  # facts first; a call of atoms finds its row by the ground index
+        for k in candidates(pred, values):
+            return Proved(None, goal, k, values)
+    try:
+        for cc in pred.clauses:
+            fast = cc.fast
+            if fast is None:  # interpreted: passed over only if its head cannot match
+                if not _ruled_out(cc, values):
+                    return NOT_COMPILED
+                continue
+            r = fast.run(m, values)
+            if r is not NO_HEAD and r[0]:
+                return Proved(cc, goal, r[1], r[2])
+    except SliceOver:
+        m.pause_owed = True
+        return NOT_COMPILED
+    except CannotTell:
+        return NOT_COMPILED
+    return None
 
 
 def compiled_pass(
