@@ -53,8 +53,9 @@ from typing import Any
 from hypothesis import strategies as st
 
 from siamese import RuleEngine
-from siamese.engine import Limits, Query, distinct_solutions
+from siamese.engine import Limits, Query, Verdict, decide, distinct_solutions
 from siamese.engine.errors import EngineError
+from siamese.engine.goals import G_ARGS
 from siamese.engine.terms import Struct, resolve
 from siamese.engine.whynot import NOT_COMPILED
 
@@ -439,15 +440,57 @@ def swipl_answers(p: Program, timeout: float = 60.0) -> list[Answers]:
     return out
 
 
-def siamese_answers(p: Program, compiled: bool) -> tuple[list[Answers], list[bool | str]]:
+@dataclass
+class SiameseRun:
+    """What one Siamese engine (compiled or interpreted) answered for a program."""
+
+    answers: list[Answers]  # each goal's answer set, by the query API
+    # each ground check as a decision asks it, with cold tables (before any goal ran), then
+    # again with warm ones (after the goals): proved, or an error's text
+    checks: list[bool | str]
+    explanations: list[str]  # for each entry of ``checks``: the decision's verdict as JSON
+    at_once: int  # checks that compiled passes answered alone (``decide`` gave a Verdict)
+
+
+def siamese_answers(p: Program, compiled: bool) -> SiameseRun:
     """Every answer of each goal (the query API), and for each ground check whether the
-    decision's pass proves it (also through the compiled pass when that answers)."""
+    decision's pass proves it, asked before and after the goals (also through the compiled
+    pass when that answers, and through :func:`~siamese.engine.decide`)."""
     e = RuleEngine(compiled=compiled, timeout_ms=None, max_steps=10_000_000)
     e.load_text(siamese_text(p), "differential.rules")
     limits = Limits(timeout_ms=None, max_steps=10_000_000)
+    run = SiameseRun([], [], [], 0)
 
-    async def run() -> tuple[list[Answers], list[bool | str]]:
-        answers: list[Answers] = []
+    async def ask(name: str, args: tuple[Any, ...]) -> None:
+        text = f"{name}(" + ", ".join(s_term(a) for a in args) + ")"
+        goals, _ = e.parse_goal(text)
+        v = decide(e.program, goals[0][G_ARGS], allow=name, deny="\x00none", limits=limits,
+                   clock=e.clock)
+        if isinstance(v, Verdict):
+            run.at_once += 1
+        else:
+            v = await v
+        run.explanations.append(verdict_json(v))
+        try:
+            q = Query(e.program, goals, limits=limits, clock=e.clock, proofs=True)
+            found, _why = await q.drive(q.prove_or_why_not(q.goals[0]))
+            q2 = Query(e.program, goals, limits=limits, clock=e.clock, proofs=True)
+            plain = q2.compiled_pass(q2.goals[0])
+            if plain is not NOT_COMPILED and (plain[0] is None) != (found is None):
+                run.checks.append(f"compiled pass says {plain[0] is not None}, "
+                                  f"the driven pass {found is not None}")
+            elif v.kind not in ("allow", "default-deny"):
+                run.checks.append(f"decide says {v.kind} ({v.error})")
+            elif v.allowed != (found is not None):
+                run.checks.append(f"decide says {v.kind}, the driven pass {found is not None}")
+            else:
+                run.checks.append(found is not None)
+        except EngineError as err:
+            run.checks.append(f"error: {err}")
+
+    async def main() -> None:
+        for name, args in p.checks:  # cold tables
+            await ask(name, args)
         for name, args in p.goals:
             text = f"{name}(" + ", ".join(s_term(a) for a in args) + ")"
             goals, names = e.parse_goal(text)
@@ -458,36 +501,23 @@ def siamese_answers(p: Program, compiled: bool) -> tuple[list[Answers], list[boo
                     rows.add(tuple(canon(resolve(values["?" + a.name])) if type(a) is V
                                    else canon_ast(a) for a in args))
             except EngineError as err:
-                answers.append(f"error: {err}")
+                run.answers.append(f"error: {err}")
                 continue
-            answers.append(frozenset(rows))
-        checks: list[bool | str] = []
-        for name, args in p.checks:
-            text = f"{name}(" + ", ".join(s_term(a) for a in args) + ")"
-            goals, _ = e.parse_goal(text)
-            try:
-                q = Query(e.program, goals, limits=limits, clock=e.clock, proofs=True)
-                found, _why = await q.drive(q.prove_or_why_not(q.goals[0]))
-                q2 = Query(e.program, goals, limits=limits, clock=e.clock, proofs=True)
-                plain = q2.compiled_pass(q2.goals[0])
-                if plain is not NOT_COMPILED and (plain[0] is None) != (found is None):
-                    checks.append(f"compiled pass says {plain[0] is not None}, "
-                                  f"the driven pass {found is not None}")
-                    continue
-                checks.append(found is not None)
-            except EngineError as err:
-                checks.append(f"error: {err}")
-        return answers, checks
+            run.answers.append(frozenset(rows))
+        for name, args in p.checks:  # warm tables
+            await ask(name, args)
 
-    return asyncio.run(run())
+    asyncio.run(main())
+    return run
 
 
-def compiled_clauses(p: Program) -> int:
-    """How many of the program's clauses have compiled bodies."""
-    e = RuleEngine(compiled=True)
-    e.load_text(siamese_text(p), "differential.rules")
-    return sum(cc.fast is not None for pred in e.program.predicates.values()
-               for cc in pred.clauses)
+def verdict_json(v: Verdict) -> str:
+    """A verdict as JSON text: kind, proof, rule ids, why-not and error (``1``, ``1.0`` and
+    ``true`` told apart)."""
+    error = None if v.error is None else [type(v.error).__name__, str(v.error)]
+    return json.dumps({"kind": v.kind, "proof": v.proof, "rule_ids": list(v.rule_ids),
+                       "why_not": [w.to_dict() for w in v.why_not], "error": error},
+                      indent=1, sort_keys=True, default=repr)
 
 
 # --- the generator ---------------------------------------------------------------------------
@@ -669,11 +699,11 @@ def _extra(b: _Body, draw: Any, strings_only: bool, lower: dict[str, tuple[str, 
             args = tuple(
                 V(draw(st.sampled_from(bound))) if draw(st.integers(0, 2)) else _value(draw, s)
                 for s in lower[pred])
-            items: list[Any] = [Call(pred, args)]
+            negated: list[Any] = [Call(pred, args)]
             if draw(st.integers(0, 3)) == 0:
-                items.append(Cmp("!=", V(draw(st.sampled_from(bound))),
-                                 _value(draw, "a")))
-            b.items.append(Not(tuple(items)))
+                negated.append(Cmp("!=", V(draw(st.sampled_from(bound))),
+                                   _value(draw, "a")))
+            b.items.append(Not(tuple(negated)))
         else:
             b.items.append(Not((Cmp(draw(st.sampled_from(("==", "<", ">="))), any_var,
                                     _value(draw, b.bound[any_var.name])),)))
