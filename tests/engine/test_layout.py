@@ -24,7 +24,7 @@ LAYERS = [
     {"limits", "context", "compat", "builtins"},
     {"proof", "render"},
     {"program", "tables", "events", "analysis", "fastgen", "fastpath", "build"},
-    {"machine"},
+    {"codetables", "machine"},
     {"whynot"},
     {"driver"},
     {"decide"},

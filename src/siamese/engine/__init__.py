@@ -25,10 +25,12 @@ programs            ``program`` (predicates, fact indexes, compiled clauses),
                     ``tables`` (the one table key, tables, consumers, the shared store),
                     ``events`` (proof events; every proof's JSON is made here),
                     ``analysis`` (tabling, request dependence, stratification),
-                    ``fastpath`` (clause bodies as generated Python),
+                    ``fastgen`` (generating clause bodies as Python), ``fastpath``
+                    (which bodies are compiled, in which modes; their code kept),
                     ``build`` (build → analyse → compile: a finished :class:`Program`)
 the machine         ``machine`` (the SLD loop with the table fixpoint; it is its own
-                    :class:`Budget`)
+                    :class:`Budget`), ``codetables`` (tables made by generated code
+                    when the fixpoint's order is known without running it)
 explanations        ``whynot`` (one pass: a call's first proof as JSON, or why not; and
                     the same pass by compiled code alone)
 drivers             ``driver`` (:class:`Query`: the machine with its sync and async

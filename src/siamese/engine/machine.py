@@ -29,9 +29,10 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any
 
+from .codetables import EMPTY, table_by_code
 from .context import BuiltinContext
 from .errors import EngineError, EvaluationError, LimitExceeded
-from .events import EventProof, PendingProof, copy_events, snapshot
+from .events import EventProof, copy_events, snapshot
 from .fastgen import CannotTell, SliceOver
 from .goals import (
     ANSWER,
@@ -150,7 +151,7 @@ class Machine(Budget):
     events: Any = None  # the proof events of the current solution (see events)
     evaluation: Evaluation | None = None  # the fixpoint running, if any
     pause_owed = False  # a compiled pass gave up at the end of a slice: the driver's turn
-    tabling_by_code = False  # generated code is computing a table (see table_now)
+    misses: list[Any] | None = None  # generated code is making a table (see codetables)
     _ctx: BuiltinContext | None = None
 
     @property
@@ -487,15 +488,20 @@ class Machine(Budget):
         """The complete table of a call of tabled ``pred`` (None where an argument is
         unbound), evaluated now if need be, for compiled code (which cannot pause): raises
         SliceOver when the event loop is owed a turn first (the evaluation is dropped; the
-        interpreter evaluates it again after the turn) and CannotTell inside a fixpoint."""
+        interpreter evaluates it again after the turn) and CannotTell inside a fixpoint.
+        Made by generated code when it can tell the fixpoint's order (see codetables)."""
         call = tuple([Var("_") if a is None else a for a in args])
         key, targs, _ = table_key(pred, call, self.limits.max_term_nodes)
         t = self.find_table(pred, key)
         if t is not None:
             return t
-        if self.evaluation is not None or self.tabling_by_code:
+        misses = self.misses
+        if misses is not None:  # generated code is making a table: it waits for this one
+            misses.append((pred, args))
+            return EMPTY
+        if self.evaluation is not None:
             raise CannotTell
-        t = self._table_by_code(pred, key, targs)
+        t = table_by_code(self, pred, key, targs)
         if t is not None:
             return t
         evaluation = self._evaluate(pred, key, targs)
@@ -511,49 +517,6 @@ class Machine(Budget):
             evaluation.close()
             undo(self.trail, mark)
         return self.local_tables[key]
-
-    def _table_by_code(self, pred: Predicate, key: Any, targs: tuple[Any, ...]) -> Table | None:
-        """The table of a call evaluated by the predicate's generated solutions, when
-        every table they call is complete already: its producer then meets no consumer, so
-        the fixpoint would find the same answers in the same order (and the same first
-        derivation of each, kept as a pending proof). None when it cannot be done so."""
-        compiler = self.program.compiler
-        if compiler is None or not pred.request_independent:
-            return None
-        values = [deref(a) for a in targs]
-        mode = frozenset(j for j, v in enumerate(values) if type(v) is not Var)
-        solver = compiler.table_solver(pred, mode)
-        if solver is None:
-            return None
-        call = tuple([v if j in mode else None for j, v in enumerate(values)])
-        t = Table(pred, key, targs, self.proofs)
-        seen = t.seen
-        answers = t.answers
-        proofs = t.proofs
-        limit = self.limits.max_solutions
-        self.tabling_by_code = True
-        try:
-            for outs, choice in solver.gen(self, call):
-                it = iter(outs)
-                ans = tuple([v if j in mode else next(it) for j, v in enumerate(call)])
-                k = ground_key(ans)  # atoms: never None
-                if k in seen:
-                    continue
-                seen.add(k)
-                if len(answers) >= limit:
-                    raise LimitExceeded("max_solutions", limit,
-                                        f"answers of {pred.name}/{pred.arity}")
-                answers.append(ans)
-                if proofs is not None:
-                    proofs[k] = PendingProof(pred, ans, choice)
-        except CannotTell:
-            return None
-        finally:
-            self.tabling_by_code = False
-        t.complete = True
-        self.local_tables[key] = t
-        publish(self.program, {key: t}, self.limits.shared_table_answers)
-        return t
 
     def _table_for(
         self, node: Any, events: Any, key: Any, args: tuple[Any, ...]

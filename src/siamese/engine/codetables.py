@@ -1,0 +1,127 @@
+"""Tables made by generated code: the answers of a tabled call in the order the machine's
+fixpoint finds them, without running the fixpoint.
+
+The fixpoint (:meth:`~siamese.engine.machine.Machine._evaluate`) runs a call's producer --
+its clauses in order -- and, for each tabled call the producer makes whose table is not
+complete yet, a *consumer* resumed once per answer of that table as the answers come.
+When every table the producer calls is complete, there is no consumer: the producer is
+all there is, and the predicate's generated solutions (:class:`~siamese.engine.fastpath.
+Solver`) find the same answers in the same order, each with the same first derivation.
+
+One consumer is also simple. If the producer meets one table that is not complete, and
+finds no new answer after meeting it, the fixpoint's answers are the producer's, then
+those the consumer makes from that table's answers in their order. That is what the
+solutions find once that table is complete, so it is made first (by this same method,
+down a chain: a folder's ancestors, a group's parents) and the call made again. Two such
+tables, an answer after one, or a cycle back to a table being made: the fixpoint's order
+would interleave, and :func:`table_by_code` says None (the fixpoint runs).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import LimitExceeded
+from .events import PendingProof
+from .fastgen import CannotTell
+from .tables import Table, publish, table_key
+from .terms import Var, deref
+
+if TYPE_CHECKING:
+    from .machine import Machine
+    from .program import Predicate
+
+__all__ = ["EMPTY", "table_by_code"]
+
+MAX_CHAIN = 10_000  # tables made first, down one chain, for one call
+_FIRST = frozenset((0,))
+
+EMPTY = Table(None, None, (), False)  # type: ignore[arg-type]
+EMPTY.complete = True  # what a table not complete yet gives its consumer at first
+
+
+class _Missing:
+    """The one table a producer met that is not complete: (predicate, key, tabled args)."""
+
+    __slots__ = ("args", "key", "pred")
+
+    def __init__(self, pred: Predicate, key: Any, args: tuple[Any, ...]) -> None:
+        self.pred = pred
+        self.key = key
+        self.args = args
+
+
+def table_by_code(m: Machine, pred: Predicate, key: Any, targs: tuple[Any, ...]) -> Table | None:
+    """The complete table of a call, made by generated code (see the module's notes), or
+    None when only the fixpoint can tell its order. Raises the limits' errors and
+    SliceOver (nothing half made is kept)."""
+    chain: list[_Missing] = [_Missing(pred, key, targs)]
+    while chain:
+        if len(chain) > MAX_CHAIN:
+            return None
+        top = chain[-1]
+        made = _one(m, top.pred, top.key, top.args)
+        if made is None:
+            return None
+        if type(made) is _Missing:
+            if any(c.key == made.key for c in chain):
+                return None  # a cycle: the fixpoint interleaves its tables
+            chain.append(made)
+            continue
+        chain.pop()
+    return m.local_tables[key]
+
+
+def _one(m: Machine, pred: Predicate, key: Any, targs: tuple[Any, ...]) -> Any:
+    """Make one table, or say which one table it waits for (:class:`_Missing`), or None."""
+    compiler = m.program.compiler
+    if compiler is None or not pred.request_independent:
+        return None
+    values = [deref(a) for a in targs]
+    mode = frozenset(j for j, v in enumerate(values) if type(v) is not Var)
+    solver = compiler.table_solver(pred, mode)
+    if solver is None:
+        return None
+    call = tuple([v if j in mode else None for j, v in enumerate(values)])
+    t = Table(pred, key, targs, m.proofs)
+    seen = t.seen
+    answers = t.answers
+    proofs = t.proofs
+    limit = m.limits.max_solutions
+    misses: list[Any] = []
+    m.misses = misses
+    try:
+        first = call[0]
+        only_first = mode == _FIRST  # the common call: its first argument bound
+        for outs, choice in solver.gen(m, call):
+            if only_first:
+                ans = (first, *outs)
+            else:
+                it = iter(outs)
+                ans = tuple([v if j in mode else next(it) for j, v in enumerate(call)])
+            # an answer of atoms is its own key (no boolean: see tables.ground_key)
+            if ans in seen:
+                continue
+            if misses:
+                return None  # an answer after a consumer's: the fixpoint's order differs
+            seen.add(ans)
+            if len(answers) >= limit:
+                raise LimitExceeded("max_solutions", limit, f"answers of {pred.name}/{pred.arity}")
+            answers.append(ans)
+            if proofs is not None:
+                proofs[ans] = PendingProof(pred, ans, choice)
+    except CannotTell:
+        return None
+    finally:
+        m.misses = None
+    if misses:
+        if len(misses) > 1:
+            return None
+        mpred, margs = misses[0]
+        call2 = tuple([Var("_") if a is None else a for a in margs])
+        mkey, mtargs, _ = table_key(mpred, call2, m.limits.max_term_nodes)
+        return _Missing(mpred, mkey, mtargs)
+    t.complete = True
+    m.local_tables[key] = t
+    publish(m.program, {key: t}, m.limits.shared_table_answers)
+    return t
