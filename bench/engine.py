@@ -157,11 +157,13 @@ def settled() -> Iterator[None]:
 
 
 async def decide_all(
-    authorizer: Authorizer, ps: PolicySet, requests: Sequence[Request]
+    authorizer: Authorizer, ps: PolicySet, requests: Sequence[Request], read: bool = False
 ) -> tuple[list[bool], list[str], list[float], float]:
     """Every request's answer, errors ("" for none) and seconds as the server's decision
     path makes it, and the seconds of them all; each outcome is dropped once read, as the
-    server does."""
+    server does. ``read``: read each outcome's explanation and rule ids too, as an AuthZEN
+    answer and the decision log do (made at their first read; a gateway's answer never
+    reads them)."""
     evaluate = authorizer.evaluate_now
     answers: list[bool] = []
     errors: list[tuple[str, ...]] = []
@@ -174,6 +176,9 @@ async def decide_all(
             o = evaluate(ps, r)
             if not isinstance(o, Outcome):
                 o = await o
+            if read:
+                o.explanation  # noqa: B018 - made at the first read: that is the cost
+                o.rule_ids  # noqa: B018
             lat.append(clock() - t0)
             answers.append(o.allowed)
             errors.append(o.errors)
@@ -206,6 +211,8 @@ class SiameseFigures:
     load_seconds: float
     deny_explain_us: float  # mean µs per denied request, explanations on (warm)
     deny_plain_us: float  # the same with explain_denials=False
+    warm_read: Pass  # the warm pass again, each explanation read
+    deny_read_us: float  # denied requests, explanations on and read
 
     @property
     def why_not_ratio(self) -> float:
@@ -213,10 +220,11 @@ class SiameseFigures:
 
 
 async def deny_cost_us(
-    authorizer: Authorizer, ps: PolicySet, denied: Sequence[Request], rounds: int
+    authorizer: Authorizer, ps: PolicySet, denied: Sequence[Request], rounds: int,
+    read: bool = False,
 ) -> float:
     """The fastest of ``rounds`` passes over the denied requests, in µs per request."""
-    best = min([(await decide_all(authorizer, ps, denied))[-1] for _ in range(rounds)])
+    best = min([(await decide_all(authorizer, ps, denied, read))[-1] for _ in range(rounds)])
     return best / len(denied) * 1e6 if denied else 0.0
 
 
@@ -232,13 +240,17 @@ async def bench_siamese(wl: workloads.Workload) -> SiameseFigures:
     await decide_all(explain, ps, [Request.simple(*r) for r in wl.warmup])
     answers, errors, lat, seconds = await decide_all(explain, ps, requests)
     warm = checked("siamese-warm", wl, seconds, answers, errors, lat)
+    answers, errors, lat, seconds = await decide_all(explain, ps, requests, read=True)
+    warm_read = checked("siamese-warm-read", wl, seconds, answers, errors, lat)
     denied = [r for r, allowed in zip(requests, wl.expected) if not allowed]
     plain = Authorizer(explain_denials=False)
-    on, off = [], []
-    for _ in range(3):  # interleaved, so that a slow moment of the machine hits both
+    on, off, on_read = [], [], []
+    for _ in range(3):  # interleaved, so that a slow moment of the machine hits all
         on.append(await deny_cost_us(explain, ps, denied, 1))
         off.append(await deny_cost_us(plain, ps, denied, 1))
-    return SiameseFigures(first, warm, load_seconds, min(on), min(off))
+        on_read.append(await deny_cost_us(explain, ps, denied, 1, read=True))
+    return SiameseFigures(first, warm, load_seconds, min(on), min(off), warm_read,
+                          min(on_read))
 
 
 # ---------------------------------------------------------------- cedarpy and pycasbin
@@ -442,7 +454,8 @@ class Figures:
     cedar_alt_encoding: str
 
     def passes(self) -> list[Pass]:
-        found = [self.siamese.first, self.siamese.warm, self.cedar, self.cedar_alt, self.casbin]
+        found = [self.siamese.first, self.siamese.warm, self.siamese.warm_read,
+                 self.cedar, self.cedar_alt, self.casbin]
         return [p for p in found if p is not None]
 
     def ratio(self, which: str, over: Pass | None = None) -> float:
@@ -553,7 +566,10 @@ def report_run(
                 rate(f.casbin),
                 f"{f.ratio('first'):.2f}×",
                 f"{f.ratio('warm'):.2f}×",
-                f"{s.deny_explain_us:.1f} / {s.deny_plain_us:.1f}",
+                rate(s.warm_read),
+                f"{s.warm_read.per_second / f.cedar.per_second:.2f}×"
+                if f.cedar.per_second else "-",
+                f"{s.deny_explain_us:.1f} / {s.deny_plain_us:.1f} / {s.deny_read_us:.1f}",
             ]
         )
     print(
@@ -570,9 +586,13 @@ def report_run(
             "pycasbin",
             "first÷cedar",
             "warm÷cedar",
-            "deny µs why-not on / off",
+            "warm, read",
+            "read÷cedar",
+            "deny µs why-not on / off / read",
         ],
     )
+    print("  (read: each explanation and its rule ids read, as an AuthZEN answer and the "
+          "decision log do; a gateway's answer does not read them)")
     for name, f in figs.items():
         print(f"  cedarpy {name}: {f.cedar_encoding}")
         if f.cedar_alt is not None:

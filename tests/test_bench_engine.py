@@ -51,6 +51,7 @@ def test_decision_path_agrees_first_and_warm(small: dict[str, Any], name: str) -
     figs = asyncio.run(engine.bench_siamese(w))
     assert_agrees(figs.first, len(w.requests))
     assert_agrees(figs.warm, len(w.requests))
+    assert_agrees(figs.warm_read, len(w.requests))
     assert figs.deny_explain_us > 0 and figs.deny_plain_us > 0
 
 

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import LimitExceeded
 from .events import PendingProof
-from .fastgen import CannotTell
+from .fastgen import CannotTell, SliceOver
+from .limits import Limits
 from .tables import Table, publish, table_key
 from .terms import Var, deref
 
@@ -31,10 +32,12 @@ if TYPE_CHECKING:
     from .machine import Machine
     from .program import Predicate
 
-__all__ = ["EMPTY", "table_by_code"]
+__all__ = ["EMPTY", "Rederived", "table_by_code"]
 
 MAX_CHAIN = 10_000  # tables made first, down one chain, for one call
 _FIRST = frozenset((0,))
+# a proof made again runs what already ran once, on complete tables: no slice to give
+_AGAIN = Limits(slice_ms=float("inf"), timeout_ms=None)
 
 EMPTY = Table(None, None, (), False)  # type: ignore[arg-type]
 EMPTY.complete = True  # what a table not complete yet gives its consumer at first
@@ -83,17 +86,16 @@ def _one(m: Machine, pred: Predicate, key: Any, targs: tuple[Any, ...]) -> Any:
     if solver is None:
         return None
     call = tuple([v if j in mode else None for j, v in enumerate(values)])
-    t = Table(pred, key, targs, m.proofs)
+    t = Table(pred, key, targs, False)
     seen = t.seen
     answers = t.answers
-    proofs = t.proofs
     limit = m.limits.max_solutions
     misses: list[Any] = []
     m.misses = misses
     try:
         first = call[0]
         only_first = mode == _FIRST  # the common call: its first argument bound
-        for outs, choice in solver.gen(m, call):
+        for outs, _ in solver.gen(m, call):
             if only_first:
                 ans = (first, *outs)
             else:
@@ -108,8 +110,6 @@ def _one(m: Machine, pred: Predicate, key: Any, targs: tuple[Any, ...]) -> Any:
             if len(answers) >= limit:
                 raise LimitExceeded("max_solutions", limit, f"answers of {pred.name}/{pred.arity}")
             answers.append(ans)
-            if proofs is not None:
-                proofs[ans] = PendingProof(pred, ans, choice)
     except CannotTell:
         return None
     finally:
@@ -121,7 +121,48 @@ def _one(m: Machine, pred: Predicate, key: Any, targs: tuple[Any, ...]) -> Any:
         call2 = tuple([Var("_") if a is None else a for a in margs])
         mkey, mtargs, _ = table_key(mpred, call2, m.limits.max_term_nodes)
         return _Missing(mpred, mkey, mtargs)
+    t.proofs = Rederived(m, pred, mode, call)  # free to keep: any query may explain with it
     t.complete = True
     m.local_tables[key] = t
     publish(m.program, {key: t}, m.limits.shared_table_answers)
     return t
+
+
+class Rederived:
+    """The proofs of a table that generated code made, made again at the first need (most
+    tables never show one): the same solutions, run again on complete tables, give the
+    same answers in the same order with the same first derivation of each. A table keeps
+    this instead of a proof per answer (the memory of a decision path that explains)."""
+
+    __slots__ = ("call", "made", "make_query", "mode", "pred")
+
+    def __init__(self, m: Machine, pred: Predicate, mode: frozenset[int],
+                 call: tuple[Any, ...]) -> None:
+        program, kind, clock, wall_clock = m.program, type(m), m.clock, m.wall_clock
+        self.make_query = lambda: kind(program, (), limits=_AGAIN, clock=clock,
+                                       wall_clock=wall_clock, proofs=True)
+        self.pred = pred
+        self.mode = mode
+        self.call = call
+        self.made: dict[tuple[Any, ...], PendingProof] | None = None
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        made = self.made
+        if made is None:
+            made = self.made = self._make()
+        return made.get(key, default)
+
+    def _make(self) -> dict[tuple[Any, ...], PendingProof]:
+        q = self.make_query()
+        solver = q.program.compiler.table_solver(self.pred, self.mode)
+        out: dict[tuple[Any, ...], PendingProof] = {}
+        mode, call, pred = self.mode, self.call, self.pred
+        try:
+            for outs, choice in solver.gen(q, call):
+                it = iter(outs)
+                ans = tuple([v if j in mode else next(it) for j, v in enumerate(call)])
+                if ans not in out:
+                    out[ans] = PendingProof(pred, ans, choice)
+        except (CannotTell, SliceOver, LimitExceeded):
+            return {}  # not made again: its answers are shown as a table's, unexplained
+        return out

@@ -165,8 +165,9 @@ class Table:
         self.consumers: list[Consumer] = []
         self.complete = False
         self.ground = True  # every answer ground: a fully bound call is then a set lookup
-        # by answer key: a ProofNode, or a pending one (events.EventProof, PendingProof)
-        self.proofs: dict[Any, Any] | None = {} if proofs else None
+        # by answer key: a ProofNode, or a pending one (events.EventProof); for a table
+        # that generated code made, its proofs made again at the first need (codetables)
+        self.proofs: Any = {} if proofs else None
 
 
 class Consumer:
