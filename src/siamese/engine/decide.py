@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from .driver import Query
 from .errors import EvaluationError
@@ -25,7 +25,14 @@ from .limits import Limits
 from .program import Predicate, Program
 from .proof import WhyNot
 from .terms import Var, format_term, resolve
-from .whynot import NOT_COMPILED, Proved, compiled_pass, compiled_proved, prove, prove_or_why_not
+from .whynot import (
+    NOT_COMPILED,
+    Proved,
+    compiled_proved,
+    failures_why_not,
+    prove,
+    prove_or_why_not,
+)
 
 __all__ = ["Verdict", "decide", "enumerate_values", "response_headers"]
 
@@ -158,7 +165,7 @@ def decide(
             if r is NOT_COMPILED:
                 program.counts.driven += 1
                 return _driven(q, program, args, deny_goal, explain, allow)
-            if r is not None:
+            if type(r) is Proved:
                 program.counts.compiled += 1
                 return _compiled(q, "deny", again.proof(r), r.label)
         allow_pred = program.predicates.get((allow, n))
@@ -172,11 +179,11 @@ def decide(
         program.counts.compiled += 1
     except Exception as e:  # errors never allow: the verdict says which
         return _verdict(q, "error", [], [], [], e)
-    if r is not None:
+    if type(r) is Proved:
         return _compiled(q, "allow", again.proof(r), r.label)
     if not explain:
         return _verdict(q, "default-deny", [], [], [])
-    return _compiled(q, "default-deny", again.why_not(allow_goal), None)
+    return _compiled(q, "default-deny", again.why_not(allow_goal, cast(list, r)), None)
 
 
 class _Again:
@@ -210,13 +217,13 @@ class _Again:
             return found[0], found[1], []
         return made
 
-    def why_not(self, goal: tuple[Any, ...]) -> Callable[[], Any]:
+    def why_not(self, goal: tuple[Any, ...], failures: list[Any]) -> Callable[[], Any]:
         def made() -> tuple[list[dict[str, Any]], Sequence[str], list[WhyNot]]:
-            r = compiled_pass(self.query(), goal, 2, True)
-            if r is NOT_COMPILED:
+            why = failures_why_not(self.query(), goal, failures)
+            if why is NOT_COMPILED:
                 q = self.query()
-                r = q.drive_sync(prove_or_why_not(q, goal))
-            return [], [], r[1]
+                why = q.drive_sync(prove_or_why_not(q, goal))[1]
+            return [], [], why
         return made
 
 

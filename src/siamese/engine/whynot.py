@@ -41,7 +41,8 @@ from .program import CompiledClause, Predicate, candidates
 from .proof import WhyNot
 from .terms import UNBOUND, Struct, Var, deref, match_args, resolve, undo
 
-__all__ = ["NOT_COMPILED", "Proved", "compiled_pass", "compiled_proved", "prove",
+__all__ = ["NOT_COMPILED", "Proved", "compiled_pass", "compiled_proved", "failures_why_not",
+           "prove",
            "prove_or_why_not", "why_not"]
 
 Pass = Generator[Any, Any, tuple[ProofJson | None, list[WhyNot]]]
@@ -243,9 +244,10 @@ class Proved:
         return compiled_proof(self.cc, self.goal, self.chosen, self.values)
 
 
-def compiled_proved(m: Machine, goal: tuple[Any, ...]) -> Proved | Any | None:
+def compiled_proved(m: Machine, goal: tuple[Any, ...]) -> Proved | list[Any] | Any:
     """:func:`prove` by compiled code alone (see :func:`compiled_pass`): the first proof,
-    None without one, or ``NOT_COMPILED``."""
+    or without one the failures its clauses' runs found (``(clause, best, values)``: see
+    :func:`failures_why_not`), or ``NOT_COMPILED``."""
     pred: Predicate = goal[G_CALLEE]
     if goal[G_OP] != CALL or not pred.compiled or m.limits.max_depth <= MAX_NESTING + 2:
         return NOT_COMPILED
@@ -255,6 +257,7 @@ def compiled_proved(m: Machine, goal: tuple[Any, ...]) -> Proved | Any | None:
     if pred.rows:  # facts first; a call of atoms finds its row by the ground index
         for k in candidates(pred, values):
             return Proved(None, goal, k, values)
+    failures: list[Any] = []
     try:
         for cc in pred.clauses:
             fast = cc.fast
@@ -263,14 +266,38 @@ def compiled_proved(m: Machine, goal: tuple[Any, ...]) -> Proved | Any | None:
                     return NOT_COMPILED
                 continue
             r = fast.run(m, values)
-            if r is not NO_HEAD and r[0]:
-                return Proved(cc, goal, r[1], r[2])
+            if r is not NO_HEAD:
+                if r[0]:
+                    return Proved(cc, goal, r[1], r[2])
+                failures.append((cc, r[1], r[2]))
     except SliceOver:
         m.pause_owed = True
         return NOT_COMPILED
     except CannotTell:
         return NOT_COMPILED
-    return None
+    return failures
+
+
+def failures_why_not(m: Machine, goal: tuple[Any, ...], failures: list[Any],
+                     depth: int = 2) -> list[WhyNot] | Any:
+    """The "why not" of a call of atoms from the failures of its compiled clauses (as
+    :func:`compiled_proved` found them), the nested reasons by compiled code, or
+    ``NOT_COMPILED``: what :func:`compiled_pass` makes, without running the clauses again."""
+    pred: Predicate = goal[G_CALLEE]
+    struct = Struct(pred.name, _atom_values(goal[G_ARGS]) or ())
+    out: list[WhyNot] = []
+    try:
+        for cc, best, snap in failures:
+            failed = _fast_failed_goal(cc, best, snap, None)
+            nested: Any = []
+            if depth > 0 and _has_rules(failed):
+                nested = _compiled_why_not(m, failed, depth - 1)
+                if nested is NOT_COMPILED:
+                    return NOT_COMPILED
+            out.append(_fast_why_not(cc, struct, best, snap, failed, nested, cc.fast.shown))
+    except (SliceOver, CannotTell):
+        return NOT_COMPILED
+    return out
 
 
 def compiled_pass(
