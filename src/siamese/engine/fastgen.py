@@ -85,6 +85,8 @@ class Gen:
         self.uid = 0
         self.loops = 0
         self.shown: list[tuple[tuple[str, int], ...]] = []  # per goal, for the "why not"
+        # the fact indexes the code looks up: (predicate, mask), mask None for all bound
+        self.needs: list[tuple[Predicate, int | None]] = []
 
     def const(self, value: Any) -> str:
         key = id(value)
@@ -212,6 +214,7 @@ class Gen:
         rows = f"rows{u}"
         self.prelude.append(f"    {rows} = {p}.rows")
         if len(bpos) == len(gargs):  # one row at most: a lookup, no loop
+            self.needs.append((pred, None))
             self.prelude += [f"    u{u} = {p}.ground_index",
                              f"    if u{u} is None:",
                              f"        u{u} = {p}.ground_lookup()"]
@@ -223,6 +226,7 @@ class Gen:
             self.emit(ind, f"for k{u} in range(len({rows})):")
         else:
             mask = sum(1 << j for j in bpos)
+            self.needs.append((pred, mask))
             self.prelude += [f"    ix{u} = {p}.by_mask.get({mask})",
                              f"    if ix{u} is None:",
                              f"        ix{u} = {p}.mask_index({mask})"]
@@ -432,6 +436,7 @@ class Gen:
                       f"n{u} = next({self.const(solver)}.gen(q, {key}), None)",
                       "steps = q.steps", "nc = q.next_check", f"if n{u} is None:")
         else:
+            self.needs.append((pred, None))
             self.prelude += [f"    u{u} = {p}.ground_index",
                              f"    if u{u} is None:",
                              f"        u{u} = {p}.ground_lookup()"]

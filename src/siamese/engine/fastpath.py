@@ -61,6 +61,7 @@ class Compiler:
         self.atomic_tables = _atomic_tables(program)
         self.solvers: dict[tuple[Predicate, frozenset[int]], Solver | None] = {}
         self.tables: dict[tuple[Predicate, frozenset[int]], Solver | None] = {}
+        self.needs: list[tuple[Predicate, int | None]] = []  # see make_indexes
 
     def solver(self, pred: Predicate, mode: frozenset[int], nesting: int) -> Solver | None:
         """The solutions of ``pred`` called with the arguments ``mode`` bound, or None if
@@ -73,6 +74,7 @@ class Compiler:
                 self.solvers[key] = None
             else:
                 self.solvers[key] = Solver(pred, gen)
+                self.needs.extend(gen.needs)
         return self.solvers[key]
 
     def table_solver(self, pred: Predicate, mode: frozenset[int]) -> Solver | None:
@@ -87,18 +89,31 @@ class Compiler:
                 self.tables[key] = None
             else:
                 self.tables[key] = Solver(pred, gen)
+                self.needs.extend(gen.needs)
         return self.tables[key]
 
     def clause(self, cc: CompiledClause, mode: frozenset[int]) -> Gen | None:
         try:
-            return _clause_code(self, cc, mode)
+            gen = _clause_code(self, cc, mode)
         except Unsupported:
             return None
+        self.needs.extend(gen.needs)
+        return gen
+
+    def make_indexes(self) -> None:
+        """Make the fact indexes that the code generated so far looks up."""
+        for pred, mask in self.needs:
+            if mask is None:
+                pred.ground_lookup()
+            else:
+                pred.mask_index(mask)
+        self.needs = []
 
 
 def analyse_fast(program: Program) -> None:
     """Mark the clauses whose bodies can be compiled (after tabling and request dependence
-    are known); their code is made at their first use."""
+    are known); their code is made at their first use, but the fact indexes it will look
+    up are made now (a policy set is loaded off the request path; a decision is not)."""
     compiler = Compiler(program) if program.compiled else None
     program.compiler = compiler
     for p in program.predicates.values():
@@ -111,6 +126,11 @@ def analyse_fast(program: Program) -> None:
         p.compiled = program.compiled and bool(p.clauses) and not p.tabled and all(
             cc.fast is not None or cc.head_consts for cc in p.clauses
         )
+    if compiler is not None:
+        for p in program.predicates.values():
+            if p.tabled and p.request_independent and p.abstractable:
+                compiler.table_solver(p, _FIRST)  # the common call of a table
+        compiler.make_indexes()
 
 
 def _atomic_tables(program: Program) -> frozenset[Predicate]:
@@ -238,6 +258,7 @@ def _solver_code(compiler: Compiler, pred: Predicate, mode: frozenset[int],
         if free and not all(atom_const(v) for row in pred.rows for v in row):
             raise Unsupported("facts of other than atoms")
         gen.prelude.append(f"    rows = {p}.rows")
+        gen.needs.append((pred, sum(1 << j for j in mode) if free and mode else None))
         if not free:
             gen.prelude += [f"    gix = {p}.ground_index", "    if gix is None:",
                             f"        gix = {p}.ground_lookup()"]
@@ -293,6 +314,9 @@ def compiled_sources(program: Program, name: str, arity: int) -> list[tuple[str,
     pred = program.predicates[(name, arity)]
     return [(cc.clause.label, cc.fast.generate() if cc.fast is not None else None)
             for cc in pred.clauses]
+
+
+_FIRST = frozenset((0,))
 
 
 def _tuple(items: list[str]) -> str:
