@@ -100,6 +100,17 @@ class Compiler:
         self.needs.extend(gen.needs)
         return gen
 
+    def make_code(self) -> None:
+        """Turn the code generated so far into functions (a first decision then pays for
+        none of it)."""
+        for p in self.program.predicates.values():
+            for cc in p.clauses:
+                if cc.fast is not None:
+                    cc.fast.generate()
+        for solver in [*self.solvers.values(), *self.tables.values()]:
+            if solver is not None:
+                solver.make()
+
     def make_indexes(self) -> None:
         """Make the fact indexes that the code generated so far looks up."""
         for pred, mask in self.needs:
@@ -111,9 +122,9 @@ class Compiler:
 
 
 def analyse_fast(program: Program) -> None:
-    """Mark the clauses whose bodies can be compiled (after tabling and request dependence
-    are known); their code is made at their first use, but the fact indexes it will look
-    up are made now (a policy set is loaded off the request path; a decision is not)."""
+    """Compile the clause bodies that can be (after tabling and request dependence are
+    known), with the fact indexes their code looks up: a policy set is loaded off the
+    request path, a decision is not. (Other modes are compiled when first needed.)"""
     compiler = Compiler(program) if program.compiled else None
     program.compiler = compiler
     for p in program.predicates.values():
@@ -131,6 +142,7 @@ def analyse_fast(program: Program) -> None:
             if p.tabled and p.request_independent and p.abstractable:
                 compiler.table_solver(p, _FIRST)  # the common call of a table
         compiler.make_indexes()
+        compiler.make_code()
 
 
 def _atomic_tables(program: Program) -> frozenset[Predicate]:
@@ -213,9 +225,13 @@ class Solver:
         self.gen = self._first
 
     def _first(self, q: Any, args: tuple[Any, ...]) -> Any:
-        self.gen, self.source = _exec(self.text, "gen", f"<compiled {self.pred.name}/"
-                                      f"{self.pred.arity}>")
+        self.make()
         return self.gen(q, args)
+
+    def make(self) -> None:
+        if self.source is None:
+            self.gen, self.source = _exec(self.text, "gen", f"<compiled {self.pred.name}/"
+                                          f"{self.pred.arity}>")
 
 
 def _clause_code(compiler: Compiler, cc: CompiledClause, mode: frozenset[int]) -> Gen:
