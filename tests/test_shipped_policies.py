@@ -166,7 +166,11 @@ async def test_the_shipped_rules_run_as_compiled_code() -> None:
         "subject": {"type": "user", "id": "dave", "properties": {"department": "engineering"}},
         "action": {"name": "read"}, "resource": {"type": "document", "id": "runbook"},
     }))
-    authorizer = Authorizer(explain_denials=True)
+    from siamese.engine import Limits
+
+    # a long slice: a turn owed to the event loop (2 ms, which a slow machine may reach
+    # while the first decision fills the tables) would hand the rest to the interpreter
+    authorizer = Authorizer(explain_denials=True, limits=Limits(slice_ms=10_000))
     for warm in (False, True):
         before = counts.as_dict()
         for r in requests:
