@@ -22,3 +22,4 @@ def test_the_readme_decision_api_example() -> None:
     assert lines[1] == "deny"
     assert lines[2].startswith("[WhyNot(rule='inline.rules:2'")
     assert lines[3] == "(('X-Team', 'staff'),)"
+    assert lines[4] == "inline.rules:2 3 0"  # three decisions, all by compiled code

@@ -82,7 +82,7 @@ def _one(m: Machine, pred: Predicate, key: Any, targs: tuple[Any, ...]) -> Any:
         return None
     values = [deref(a) for a in targs]
     mode = frozenset(j for j, v in enumerate(values) if type(v) is not Var)
-    solver = compiler.table_solver(pred, mode)
+    solver = compiler.table_solver(pred, mode, bare=True)
     if solver is None:
         return None
     call = tuple([v if j in mode else None for j, v in enumerate(values)])
@@ -95,7 +95,7 @@ def _one(m: Machine, pred: Predicate, key: Any, targs: tuple[Any, ...]) -> Any:
     try:
         first = call[0]
         only_first = mode == _FIRST  # the common call: its first argument bound
-        for outs, _ in solver.gen(m, call):
+        for outs in solver.gen(m, call):
             if only_first:
                 ans = (first, *outs)
             else:

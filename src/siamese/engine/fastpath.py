@@ -60,7 +60,7 @@ class Compiler:
         self.program = program
         self.atomic_tables = _atomic_tables(program)
         self.solvers: dict[tuple[Predicate, frozenset[int]], Solver | None] = {}
-        self.tables: dict[tuple[Predicate, frozenset[int]], Solver | None] = {}
+        self.tables: dict[tuple[Predicate, frozenset[int], bool], Solver | None] = {}
         self.needs: list[tuple[Predicate, int | None]] = []  # see make_indexes
 
     def solver(self, pred: Predicate, mode: frozenset[int], nesting: int) -> Solver | None:
@@ -77,14 +77,15 @@ class Compiler:
                 self.needs.extend(gen.needs)
         return self.solvers[key]
 
-    def table_solver(self, pred: Predicate, mode: frozenset[int]) -> Solver | None:
+    def table_solver(self, pred: Predicate, mode: frozenset[int],
+                     bare: bool = False) -> Solver | None:
         """The solutions of tabled ``pred`` in ``mode``: its table's answers in the order
         the machine's fixpoint finds them when every table they call is complete (see
-        :meth:`~siamese.engine.machine.Machine.table_now`); None if it cannot be compiled."""
-        key = (pred, mode)
+        :mod:`codetables`); None if it cannot be compiled. ``bare``: the outputs alone."""
+        key = (pred, mode, bare)
         if key not in self.tables:
             try:
-                gen = _solver_code(self, pred, mode, 0, tabled=True)
+                gen = _solver_code(self, pred, mode, 0, tabled=True, bare=bare)
             except Unsupported:
                 self.tables[key] = None
             else:
@@ -140,7 +141,7 @@ def analyse_fast(program: Program) -> None:
     if compiler is not None:
         for p in program.predicates.values():
             if p.tabled and p.request_independent and p.abstractable:
-                compiler.table_solver(p, _FIRST)  # the common call of a table
+                compiler.table_solver(p, _FIRST, bare=True)  # the common call of a table
         compiler.make_indexes()
         compiler.make_code()
 
@@ -258,7 +259,9 @@ def _clause_code(compiler: Compiler, cc: CompiledClause, mode: frozenset[int]) -
 
 
 def _solver_code(compiler: Compiler, pred: Predicate, mode: frozenset[int],
-                 nesting: int, tabled: bool = False) -> Gen:
+                 nesting: int, tabled: bool = False, bare: bool = False) -> Gen:
+    """The solutions' code; ``bare``: yield the outputs alone, no proof (a table's answers
+    are made so, its proofs again when needed: see codetables.Rederived)."""
     if pred.tabled is not tabled:
         raise Unsupported("a recursive predicate" if pred.tabled else "not a table")
     gen = Gen(compiler.solver, nesting, compiler.atomic_tables)
@@ -279,7 +282,8 @@ def _solver_code(compiler: Compiler, pred: Predicate, mode: frozenset[int],
             gen.prelude += [f"    gix = {p}.ground_index", "    if gix is None:",
                             f"        gix = {p}.ground_lookup()"]
             gen.emit("    ", f"k = gix.get({_tuple([f'a{j}' for j in sorted(mode)])})",
-                     "if k is not None:", "    q.steps = steps", "    yield ((), k)")
+                     "if k is not None:", "    q.steps = steps",
+                     "    yield ()" if bare else "    yield ((), k)")
             gen.emit("        ", *after_yield)
         else:
             if mode:
@@ -292,7 +296,8 @@ def _solver_code(compiler: Compiler, pred: Predicate, mode: frozenset[int],
             else:
                 gen.emit("    ", "for k in range(len(rows)):")
             out = _tuple([f"rows[k][{j}]" for j in free])
-            gen.emit("        ", "q.steps = steps", f"yield ({out}, k)", *after_yield)
+            gen.emit("        ", "q.steps = steps", f"yield {out}" if bare else f"yield ({out}, k)",
+                     *after_yield)
     for cc in pred.clauses:
         bound: set[int] = set()
         ind = head(gen, cc, mode, "    ", None, bound)
@@ -300,9 +305,11 @@ def _solver_code(compiler: Compiler, pred: Predicate, mode: frozenset[int],
 
         def done(ind: str, chosen: list[str], cc: CompiledClause = cc, c: str = c,
                  bound: set[int] = bound) -> None:
+            out = outputs(gen, cc, mode, bound)
             gen.emit(ind, "q.steps = steps",
-                     f"yield ({outputs(gen, cc, mode, bound)}, ({c}, {_tuple(chosen)}, "
-                     f"{_values(bound, cc.nvars)}))", *after_yield)
+                     f"yield {out}" if bare else
+                     f"yield ({out}, ({c}, {_tuple(chosen)}, {_values(bound, cc.nvars)}))",
+                     *after_yield)
 
         gen.loops = 0
         if cc.body:
