@@ -29,7 +29,7 @@ load generators on CPU 1.
 
 This VM's speed swings between runs (the same server measures 17k or 30k requests/s a
 minute apart): hence the rounds and medians. Targets (README): cached ≥ 70% of the bare
-endpoint's throughput; uncached RBAC ≥ 50%, uncached ABAC and ReBAC ≥ 40%; p99 under 10 ms
+endpoint's throughput; uncached RBAC ≥ 60%, uncached ABAC and ReBAC ≥ 40%; p99 under 10 ms
 at 80% of the peak rate. They
 are reported, not enforced; the exit code is 1 only when an answer was not the expected one.
 """
@@ -65,7 +65,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 TARGETS = {
     "cached_ratio": 0.70,
-    "uncached_ratio": 0.50,
+    "uncached_ratio": 0.60,  # issue 16 (it was 50%)
     "uncached_abac_ratio": 0.40,
     "uncached_rebac_ratio": 0.40,
     "p99_at_80_ms": 10.0,
@@ -672,7 +672,7 @@ def report(results: list[Result]) -> bool:
     checks = []
     for name, key, label in (
         ("cached", "cached_ratio", "cached decisions ≥ 70%"),
-        ("uncached", "uncached_ratio", "uncached RBAC ≥ 50%"),
+        ("uncached", "uncached_ratio", "uncached RBAC ≥ 60%"),
         ("uncached_abac", "uncached_abac_ratio", "uncached ABAC ≥ 40%"),
         ("uncached_rebac", "uncached_rebac_ratio", "uncached ReBAC ≥ 40%"),
     ):

@@ -201,14 +201,14 @@ def _answer_proof(table: Table, ans: tuple[Any, ...]) -> Any:
     return table.proofs.get(k if k is not None else variant_key(ans))
 
 
-class EventProof:
-    """The proof of a table's answer that the interpreter found, kept as the snapshot of
-    its events: the tree is made at the first need (most answers never show one)."""
+class _Pending:
+    """A table's proof of an answer, its tree made at the first need (most answers never
+    show one): :meth:`subproofs` are the pending proofs it holds, :meth:`build` the tree
+    once they are made."""
 
-    __slots__ = ("_node", "items")
+    __slots__ = ("_node",)
 
-    def __init__(self, items: tuple[Any, ...]) -> None:
-        self.items = items
+    def __init__(self) -> None:
         self._node: ProofNode | None = None
 
     def node(self) -> ProofNode:
@@ -216,6 +216,23 @@ class EventProof:
 
     def shared(self) -> tuple[dict[str, Any], tuple[str, ...], int]:
         return self.node().shared()
+
+    def subproofs(self) -> list[Any]:
+        raise NotImplementedError
+
+    def build(self) -> ProofNode:
+        raise NotImplementedError
+
+
+class EventProof(_Pending):
+    """The proof of a table's answer that the interpreter found, kept as the snapshot of
+    its events."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: tuple[Any, ...]) -> None:
+        super().__init__()
+        self.items = items
 
     def subproofs(self) -> list[Any]:
         return [_answer_proof(ev[3], ev[4]) for ev in self.items if ev[0] == "answer"]
@@ -309,24 +326,18 @@ def _compiled_children(
     return children
 
 
-class PendingProof:
+class PendingProof(_Pending):
     """The proof of a table's answer that compiled code found, kept as its choices (see
     :class:`~siamese.engine.fastpath.Solver`): the tree :func:`proof_from_events` would
-    make of the same derivation is made at the first need (most answers never show one)."""
+    make of the same derivation."""
 
-    __slots__ = ("_node", "answer", "choice", "pred")
+    __slots__ = ("answer", "choice", "pred")
 
     def __init__(self, pred: Predicate, answer: tuple[Any, ...], choice: Any) -> None:
+        super().__init__()
         self.pred = pred
         self.answer = answer
         self.choice = choice
-        self._node: ProofNode | None = None
-
-    def node(self) -> ProofNode:
-        return self._node if self._node is not None else _force(self)
-
-    def shared(self) -> tuple[dict[str, Any], tuple[str, ...], int]:
-        return self.node().shared()
 
     def subproofs(self) -> list[Any]:
         out: list[Any] = []

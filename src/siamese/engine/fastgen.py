@@ -215,11 +215,11 @@ class Gen:
         self.prelude.append(f"    {rows} = {p}.rows")
         if len(bpos) == len(gargs):  # one row at most: a lookup, no loop
             self.needs.append((pred, None))
-            self.prelude += [f"    u{u} = {p}.ground_index",
-                             f"    if u{u} is None:",
-                             f"        u{u} = {p}.ground_lookup()"]
+            self.prelude += [f"    gx{u} = {p}.ground_index",
+                             f"    if gx{u} is None:",
+                             f"        gx{u} = {p}.ground_lookup()"]
             key = _tuple([self.value(a, bound) for a in gargs])
-            self.emit(ind, f"k{u} = u{u}.get({key})", f"if k{u} is not None:")
+            self.emit(ind, f"k{u} = gx{u}.get({key})", f"if k{u} is not None:")
             return ind + "    ", f"k{u}", []
         self.loop()
         if not bpos:
@@ -437,10 +437,10 @@ class Gen:
                       "steps = q.steps", "nc = q.next_check", f"if n{u} is None:")
         else:
             self.needs.append((pred, None))
-            self.prelude += [f"    u{u} = {p}.ground_index",
-                             f"    if u{u} is None:",
-                             f"        u{u} = {p}.ground_lookup()"]
-            self.emit(ind, f"if {key} not in u{u}:")
+            self.prelude += [f"    gx{u} = {p}.ground_index",
+                             f"    if gx{u} is None:",
+                             f"        gx{u} = {p}.ground_lookup()"]
+            self.emit(ind, f"if {key} not in gx{u}:")
         return ind + "    ", "None", []
 
 

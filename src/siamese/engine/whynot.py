@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Generator
-from typing import Any
+from typing import Any, cast
 
 from .events import ProofJson, compiled_proof, proof_json, rule_node
 from .fastgen import atom_const
@@ -42,8 +42,7 @@ from .proof import WhyNot
 from .terms import UNBOUND, Struct, Var, deref, match_args, resolve, undo
 
 __all__ = ["NOT_COMPILED", "Proved", "compiled_pass", "compiled_proved", "failures_why_not",
-           "prove",
-           "prove_or_why_not", "why_not"]
+           "prove", "prove_or_why_not", "why_not"]
 
 Pass = Generator[Any, Any, tuple[ProofJson | None, list[WhyNot]]]
 
@@ -295,7 +294,10 @@ def failures_why_not(m: Machine, goal: tuple[Any, ...], failures: list[Any],
                 if nested is NOT_COMPILED:
                     return NOT_COMPILED
             out.append(_fast_why_not(cc, struct, best, snap, failed, nested, cc.fast.shown))
-    except (SliceOver, CannotTell):
+    except SliceOver:
+        m.pause_owed = True
+        return NOT_COMPILED
+    except CannotTell:
         return NOT_COMPILED
     return out
 
@@ -307,46 +309,18 @@ def compiled_pass(
     plain call, for a call of atoms to a predicate whose clauses are all compiled
     (or ruled out by a constant in their head): no generator, no driver.
     ``NOT_COMPILED`` when it cannot answer alone (not such a call, an interpreted clause
-    whose head matches, a table not computed yet, a run longer than a slice): the
+    whose head matches, a run longer than a slice, a proof too deep to show so): the
     caller then drives the pass, which starts again."""
-    pred: Predicate = goal[G_CALLEE]
-    if goal[G_OP] != CALL or not pred.compiled or m.limits.max_depth <= MAX_NESTING + 2:
+    r = compiled_proved(m, goal)
+    if r is NOT_COMPILED:
         return NOT_COMPILED
-    values = _atom_values(goal[G_ARGS])
-    if values is None:
-        return NOT_COMPILED
-    if pred.rows:  # facts first; a call of atoms finds its row by the ground index
-        for k in candidates(pred, values):
-            return ([pred.fact_json(k)], []), []
-    out: list[WhyNot] = []
-    try:
-        for cc in pred.clauses:
-            fast = cc.fast
-            if fast is None:  # interpreted: passed over only if its head cannot match
-                if not _ruled_out(cc, values):
-                    return NOT_COMPILED
-                continue
-            r = fast.run(m, values)
-            if r is NO_HEAD:
-                continue
-            if r[0]:
-                found = compiled_proof(cc, goal, r[1], r[2])
-                return NOT_COMPILED if found is None else (found, [])
-            if why:
-                failed = _fast_failed_goal(cc, r[1], r[2], None)
-                nested: Any = []
-                if depth > 0 and _has_rules(failed):
-                    nested = _compiled_why_not(m, failed, depth - 1)
-                    if nested is NOT_COMPILED:
-                        return NOT_COMPILED
-                out.append(_fast_why_not(cc, Struct(pred.name, values), r[1], r[2], failed,
-                                         nested, fast.shown))
-    except SliceOver:
-        m.pause_owed = True
-        return NOT_COMPILED
-    except CannotTell:
-        return NOT_COMPILED
-    return None, out
+    if type(r) is Proved:
+        found = r.json()
+        return NOT_COMPILED if found is None else (found, [])
+    if not why:
+        return None, []
+    out = failures_why_not(m, goal, cast(list, r), depth)
+    return NOT_COMPILED if out is NOT_COMPILED else (None, out)
 
 
 def _compiled_why_not(m: Machine, goal: tuple[Any, ...], depth: int) -> list[WhyNot] | Any:
