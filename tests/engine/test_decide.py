@@ -59,3 +59,31 @@ def test_a_deny_overrides_and_odd_values_are_plain_denies() -> None:
     for odd in ("", "\u0000", "\ud800", "é" * 10_000, "?u", "_"):
         v = _settled(decide(program, (odd, "read", "doc")))
         assert v.kind == "default-deny" and not v.allowed, odd
+
+
+def test_a_compiled_verdict_makes_its_explanation_when_read() -> None:
+    """The proof and the why-not of a verdict that compiled code reached are made at their
+    first read, the same as the interpreter's, and once."""
+    text = ("allow(?u, read, ?d) :- staff(?u), level(?u, ?l), ?l >= 2.\n"
+            "staff(ann). staff(cy). level(ann, 3). level(cy, 1).\n")
+    fast = build(parse_source(text, "p.rules"))
+    slow = build(parse_source(text, "p.rules"), compiled=False)
+    for who in ("ann", "cy", "zed"):
+        v = decide(fast, (who, "read", "doc"))
+        assert isinstance(v, Verdict) and v._lazy is not None  # nothing made yet
+        w = _settled(decide(slow, (who, "read", "doc")))
+        assert (v.kind, v.rule) == (w.kind, w.rule)
+        assert v.proof == w.proof and v.rule_ids == w.rule_ids
+        assert [x.to_dict() for x in v.why_not] == [x.to_dict() for x in w.why_not]
+        assert v._lazy is None and v.explain_error is None
+    assert fast.counts.compiled == 3 and fast.counts.interpreted_clauses == 0
+
+
+def test_an_explanation_that_cannot_be_made_says_so_and_keeps_the_verdict() -> None:
+    def fails() -> Any:
+        raise LimitExceeded("max_steps", 10)
+
+    v = Verdict("allow", [], (), [], lazy=fails, rule="owners")
+    assert v.allowed and v.rule == "owners"
+    assert v.proof == [] and v.rule_ids == ("owners",) and v.why_not == []
+    assert v.explain_error is not None and v.explain_error.startswith("LimitExceeded")
