@@ -26,7 +26,7 @@ from .events import PendingProof
 from .fastgen import CannotTell, SliceOver
 from .limits import Limits
 from .tables import Table, publish, table_key
-from .terms import Var, deref
+from .terms import Var
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -44,7 +44,8 @@ EMPTY.complete = True  # what a table not complete yet gives its consumer at fir
 
 
 class _Missing:
-    """The one table a producer met that is not complete: (predicate, key, tabled args)."""
+    """The one table a producer met that is not complete: (predicate, key, the call it
+    is of: atoms, None where unbound)."""
 
     __slots__ = ("args", "key", "pred")
 
@@ -54,11 +55,12 @@ class _Missing:
         self.args = args
 
 
-def table_by_code(m: Machine, pred: Predicate, key: Any, targs: tuple[Any, ...]) -> Table | None:
-    """The complete table of a call, made by generated code (see the module's notes), or
-    None when only the fixpoint can tell its order. Raises the limits' errors and
-    SliceOver (nothing half made is kept)."""
-    chain: list[_Missing] = [_Missing(pred, key, targs)]
+def table_by_code(m: Machine, pred: Predicate, key: Any, args: tuple[Any, ...]) -> Table | None:
+    """The complete table of a call of atoms (None where unbound) whose table key is
+    ``key``, made by generated code (see the module's notes), or None when only the
+    fixpoint can tell its order. Raises the limits' errors and SliceOver (nothing half
+    made is kept)."""
+    chain: list[_Missing] = [_Missing(pred, key, _tabled(pred, args))]
     while chain:
         if len(chain) > MAX_CHAIN:
             return None
@@ -75,18 +77,27 @@ def table_by_code(m: Machine, pred: Predicate, key: Any, targs: tuple[Any, ...])
     return m.local_tables[key]
 
 
-def _one(m: Machine, pred: Predicate, key: Any, targs: tuple[Any, ...]) -> Any:
-    """Make one table, or say which one table it waits for (:class:`_Missing`), or None."""
+def _tabled(pred: Predicate, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The call the table is of: :func:`~siamese.engine.tables.table_key`'s abstraction
+    (the first argument alone, when the analysis allows it) of a call of atoms."""
+    if (pred.request_independent and pred.abstractable and len(args) > 1
+            and args[0] is not None and any(a is not None for a in args[1:])):
+        return (args[0], *(None for _ in args[1:]))
+    return args
+
+
+def _one(m: Machine, pred: Predicate, key: Any, call: tuple[Any, ...]) -> Any:
+    """Make one table (of ``call``: atoms, None where unbound), or say which one table it
+    waits for (:class:`_Missing`), or None."""
     compiler = m.program.compiler
     if compiler is None or not pred.request_independent:
         return None
-    values = [deref(a) for a in targs]
-    mode = frozenset(j for j, v in enumerate(values) if type(v) is not Var)
+    mode = _FIRST if call[0] is not None and call.count(None) == len(call) - 1 else \
+        frozenset(j for j, v in enumerate(call) if v is not None)
     solver = compiler.table_solver(pred, mode, bare=True)
     if solver is None:
         return None
-    call = tuple([v if j in mode else None for j, v in enumerate(values)])
-    t = Table(pred, key, targs, False)
+    t = Table(pred, key, call, False)  # its args: the call, None where unbound
     seen = t.seen
     answers = t.answers
     limit = m.limits.max_solutions
@@ -119,8 +130,8 @@ def _one(m: Machine, pred: Predicate, key: Any, targs: tuple[Any, ...]) -> Any:
             return None
         mpred, margs = misses[0]
         call2 = tuple([Var("_") if a is None else a for a in margs])
-        mkey, mtargs, _ = table_key(mpred, call2, m.limits.max_term_nodes)
-        return _Missing(mpred, mkey, mtargs)
+        return _Missing(mpred, table_key(mpred, call2, m.limits.max_term_nodes)[0],
+                        _tabled(mpred, margs))
     t.proofs = Rederived(m, pred, mode, call)  # free to keep: any query may explain with it
     t.complete = True
     m.local_tables[key] = t

@@ -274,10 +274,11 @@ class Gen:
         p = self.const(pred)
         call = _tuple([self.value(a, bound) if type(a) is not Slot or a.i in bound else "None"
                        for a in gargs])
-        self.emit(ind, f"{t} = q.find_table({p}, {self.table_key(pred, gargs, bound)})",
+        self.emit(ind, f"k{t} = {self.table_key(pred, gargs, bound)}",
+                  f"{t} = q.find_table({p}, k{t})",
                   f"if {t} is None:",
                   "    q.steps = steps",
-                  f"    {t} = q.table_now({p}, {call})",
+                  f"    {t} = q.table_now({p}, {call}, k{t})",
                   "    steps = q.steps",
                   "    nc = q.next_check",
                   f"if not {t}.ground:")

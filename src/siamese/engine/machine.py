@@ -86,6 +86,11 @@ from .terms import UNBOUND, Var, _unify, copy_term, deref, is_ground, match_args
 __all__ = ["PAUSE", "SOLUTION", "Await", "Machine"]
 
 
+def _with_vars(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A call of compiled code (None where unbound) as terms."""
+    return tuple([Var("_") if a is None else a for a in args])
+
+
 class _Signal:
     __slots__ = ("name",)
 
@@ -484,14 +489,15 @@ class Machine(Budget):
                 t = None  # computed without proofs: this query must compute its own
         return t
 
-    def table_now(self, pred: Predicate, args: tuple[Any, ...]) -> Table:
-        """The complete table of a call of tabled ``pred`` (None where an argument is
-        unbound), evaluated now if need be, for compiled code (which cannot pause): raises
-        SliceOver when the event loop is owed a turn first (the evaluation is dropped; the
-        interpreter evaluates it again after the turn) and CannotTell inside a fixpoint.
-        Made by generated code when it can tell the fixpoint's order (see codetables)."""
-        call = tuple([Var("_") if a is None else a for a in args])
-        key, targs, _ = table_key(pred, call, self.limits.max_term_nodes)
+    def table_now(self, pred: Predicate, args: tuple[Any, ...], key: Any = None) -> Table:
+        """The complete table of a call of tabled ``pred`` (atoms, None where an argument
+        is unbound; ``key``: its table key, if known), evaluated now if need be, for
+        compiled code (which cannot pause): raises SliceOver when the event loop is owed a
+        turn first (the evaluation is dropped; the interpreter evaluates it again after the
+        turn) and CannotTell inside a fixpoint. Made by generated code when it can tell
+        the fixpoint's order (see codetables)."""
+        if key is None:
+            key = table_key(pred, _with_vars(args), self.limits.max_term_nodes)[0]
         t = self.find_table(pred, key)
         if t is not None:
             return t
@@ -501,9 +507,10 @@ class Machine(Budget):
             return EMPTY
         if self.evaluation is not None:
             raise CannotTell
-        t = table_by_code(self, pred, key, targs)
+        t = table_by_code(self, pred, key, args)
         if t is not None:
             return t
+        targs = table_key(pred, _with_vars(args), self.limits.max_term_nodes)[1]
         evaluation = self._evaluate(pred, key, targs)
         mark = len(self.trail)
         try:
