@@ -104,14 +104,7 @@ def _one(m: Machine, pred: Predicate, key: Any, call: tuple[Any, ...]) -> Any:
     misses: list[Any] = []
     m.misses = misses
     try:
-        first = call[0]
-        only_first = mode == _FIRST  # the common call: its first argument bound
-        for outs in solver.gen(m, call):
-            if only_first:
-                ans = (first, *outs)
-            else:
-                it = iter(outs)
-                ans = tuple([v if j in mode else next(it) for j, v in enumerate(call)])
+        for ans in solver.gen(m, call):
             # an answer of atoms is its own key (no boolean: see tables.ground_key)
             if ans in seen:
                 continue

@@ -478,13 +478,10 @@ def head(gen: Gen, cc: CompiledClause, mode: frozenset[int], ind: str, no_head: 
     return ind
 
 
-def outputs(gen: Gen, cc: CompiledClause, mode: frozenset[int], bound: set[int]) -> str:
-    """The code of the values of the unbound arguments of the call, after the body."""
-    out = []
-    for j, a in enumerate(cc.head):
-        if j not in mode:
-            out.append(gen.value(a, bound))  # Unsupported if the body leaves it unbound
-    return _tuple(out)
+def outputs(gen: Gen, cc: CompiledClause, mode: frozenset[int], bound: set[int]) -> dict[int, str]:
+    """The code of the value of each unbound argument of the call, after the body."""
+    # Unsupported if the body leaves one unbound
+    return {j: gen.value(a, bound) for j, a in enumerate(cc.head) if j not in mode}
 
 
 def _atom_rows(p: Predicate) -> bool:

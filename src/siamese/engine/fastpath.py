@@ -260,8 +260,9 @@ def _clause_code(compiler: Compiler, cc: CompiledClause, mode: frozenset[int]) -
 
 def _solver_code(compiler: Compiler, pred: Predicate, mode: frozenset[int],
                  nesting: int, tabled: bool = False, bare: bool = False) -> Gen:
-    """The solutions' code; ``bare``: yield the outputs alone, no proof (a table's answers
-    are made so, its proofs again when needed: see codetables.Rederived)."""
+    """The solutions' code; ``bare``: yield each answer whole (the call's own values where
+    it binds them), no proof: a table's answers are made so, its proofs again when
+    needed (see codetables.Rederived)."""
     if pred.tabled is not tabled:
         raise Unsupported("a recursive predicate" if pred.tabled else "not a table")
     gen = Gen(compiler.solver, nesting, compiler.atomic_tables)
@@ -283,7 +284,8 @@ def _solver_code(compiler: Compiler, pred: Predicate, mode: frozenset[int],
                             f"        gix = {p}.ground_lookup()"]
             gen.emit("    ", f"k = gix.get({_tuple([f'a{j}' for j in sorted(mode)])})",
                      "if k is not None:", "    q.steps = steps",
-                     "    yield ()" if bare else "    yield ((), k)")
+                     f"    yield {_whole(mode, pred.arity, {})}" if bare
+                     else "    yield ((), k)")
             gen.emit("        ", *after_yield)
         else:
             if mode:
@@ -295,9 +297,10 @@ def _solver_code(compiler: Compiler, pred: Predicate, mode: frozenset[int],
                 gen.emit("    ", f"for k in ix.get({key}, ()):")
             else:
                 gen.emit("    ", "for k in range(len(rows)):")
-            out = _tuple([f"rows[k][{j}]" for j in free])
-            gen.emit("        ", "q.steps = steps", f"yield {out}" if bare else f"yield ({out}, k)",
-                     *after_yield)
+            row = {j: f"rows[k][{j}]" for j in free}
+            gen.emit("        ", "q.steps = steps",
+                     f"yield {_whole(mode, pred.arity, row)}" if bare
+                     else f"yield ({_tuple(list(row.values()))}, k)", *after_yield)
     for cc in pred.clauses:
         bound: set[int] = set()
         ind = head(gen, cc, mode, "    ", None, bound)
@@ -307,8 +310,9 @@ def _solver_code(compiler: Compiler, pred: Predicate, mode: frozenset[int],
                  bound: set[int] = bound) -> None:
             out = outputs(gen, cc, mode, bound)
             gen.emit(ind, "q.steps = steps",
-                     f"yield {out}" if bare else
-                     f"yield ({out}, ({c}, {_tuple(chosen)}, {_values(bound, cc.nvars)}))",
+                     f"yield {_whole(mode, pred.arity, out)}" if bare else
+                     f"yield ({_tuple(list(out.values()))}, ({c}, {_tuple(chosen)}, "
+                     f"{_values(bound, cc.nvars)}))",
                      *after_yield)
 
         gen.loops = 0
@@ -340,6 +344,11 @@ def compiled_sources(program: Program, name: str, arity: int) -> list[tuple[str,
 
 
 _FIRST = frozenset((0,))
+
+
+def _whole(mode: frozenset[int], arity: int, out: dict[int, str]) -> str:
+    """The code of an answer: the call's value where it binds an argument, else ``out``'s."""
+    return _tuple([f"a{j}" if j in mode else out[j] for j in range(arity)])
 
 
 def _tuple(items: list[str]) -> str:
