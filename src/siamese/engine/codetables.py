@@ -138,13 +138,12 @@ class Rederived:
     same answers in the same order with the same first derivation of each. A table keeps
     this instead of a proof per answer (the memory of a decision path that explains)."""
 
-    __slots__ = ("call", "made", "make_query", "mode", "pred")
+    __slots__ = ("call", "made", "mode", "pred", "query")
 
     def __init__(self, m: Machine, pred: Predicate, mode: frozenset[int],
                  call: tuple[Any, ...]) -> None:
-        program, kind, clock, wall_clock = m.program, type(m), m.clock, m.wall_clock
-        self.make_query = lambda: kind(program, (), limits=_AGAIN, clock=clock,
-                                       wall_clock=wall_clock, proofs=True)
+        # what makes a query like ``m`` (one tuple: tables are many)
+        self.query = (type(m), m.program, m.clock, m.wall_clock)
         self.pred = pred
         self.mode = mode
         self.call = call
@@ -157,7 +156,8 @@ class Rederived:
         return made.get(key, default)
 
     def _make(self) -> dict[tuple[Any, ...], PendingProof]:
-        q = self.make_query()
+        kind, program, clock, wall_clock = self.query
+        q = kind(program, (), limits=_AGAIN, clock=clock, wall_clock=wall_clock, proofs=True)
         solver = q.program.compiler.table_solver(self.pred, self.mode)
         out: dict[tuple[Any, ...], PendingProof] = {}
         mode, call, pred = self.mode, self.call, self.pred
