@@ -71,7 +71,7 @@ class Gen:
     """The source of one generated function, with the values it names (never in its
     text: atoms and predicates are passed as globals)."""
 
-    def __init__(self, solver_for: Any, nesting: int, atomic_tables: Any) -> None:
+    def __init__(self, compiler: Any, nesting: int) -> None:
         self.consts: dict[str, Any] = {
             "SliceOver": SliceOver, "CannotTell": CannotTell, "NO_HEAD": NO_HEAD,
             "EVAL": evaluate, "STRUCT": Struct, "LOOKUP": lookup_path, "FROM_JSON": from_json,
@@ -79,9 +79,10 @@ class Gen:
         self._names: dict[int, str] = {}
         self.lines: list[str] = []
         self.prelude: list[str] = []
-        self.solver_for = solver_for  # (pred, mode, nesting) -> a solver with .gen, or None
+        self.solver_for = compiler.solver  # (pred, mode, nesting) -> a solver, or None
         self.nesting = nesting
-        self.atomic_tables = atomic_tables  # the tabled predicates whose answers are atoms
+        self.atomic_tables = compiler.atomic_tables  # the predicates whose answers are atoms
+        self.atom_rows = compiler.atom_rows  # the predicates whose facts are atoms
         self.uid = 0
         self.loops = 0
         self.shown: list[tuple[tuple[str, int], ...]] = []  # per goal, for the "why not"
@@ -209,7 +210,7 @@ class Gen:
             return self.tabled_call(g, u, bound, ind, bpos)
         if pred.clauses:
             return self.rule_call(g, u, bound, ind, bpos)
-        if len(bpos) < len(gargs) and not _atom_rows(pred):
+        if len(bpos) < len(gargs) and pred not in self.atom_rows:
             raise Unsupported("facts of other than atoms")
         rows = f"rows{u}"
         self.prelude.append(f"    {rows} = {p}.rows")
@@ -482,14 +483,6 @@ def outputs(gen: Gen, cc: CompiledClause, mode: frozenset[int], bound: set[int])
     """The code of the value of each unbound argument of the call, after the body."""
     # Unsupported if the body leaves one unbound
     return {j: gen.value(a, bound) for j, a in enumerate(cc.head) if j not in mode}
-
-
-def _atom_rows(p: Predicate) -> bool:
-    for row in p.rows:
-        for v in row:
-            if not atom_const(v):
-                return False
-    return True
 
 
 def _tuple(items: list[str]) -> str:

@@ -58,7 +58,11 @@ class Compiler:
 
     def __init__(self, program: Program) -> None:
         self.program = program
-        self.atomic_tables = _atomic_tables(program)
+        self.atom_rows = frozenset(
+            p for p in program.predicates.values()
+            if all(atom_const(v) for row in p.rows for v in row)
+        )
+        self.atomic_tables = _atomic_tables(program, self.atom_rows)
         self.solvers: dict[tuple[Predicate, frozenset[int]], Solver | None] = {}
         self.tables: dict[tuple[Predicate, frozenset[int], bool], Solver | None] = {}
         self.needs: list[tuple[Predicate, int | None]] = []  # see make_indexes
@@ -146,12 +150,11 @@ def analyse_fast(program: Program) -> None:
         compiler.make_code()
 
 
-def _atomic_tables(program: Program) -> frozenset[Predicate]:
+def _atomic_tables(program: Program, atom_rows: frozenset[Predicate]) -> frozenset[Predicate]:
     """The predicates all of whose answers are atoms (the greatest such set): facts of
     atoms, and rules whose head holds atom constants and variables that each occur in
     a positive call of such a predicate (any proof then binds them to atoms)."""
-    preds = [p for p in program.predicates.values()
-             if all(atom_const(v) for row in p.rows for v in row)]
+    preds = [p for p in program.predicates.values() if p in atom_rows]
     return frozenset(greatest(preds, lambda p, ok: all(_atoms_in_head(cc, ok)
                                                        for cc in p.clauses)))
 
@@ -238,7 +241,7 @@ class Solver:
 def _clause_code(compiler: Compiler, cc: CompiledClause, mode: frozenset[int]) -> Gen:
     if not cc.body:
         raise Unsupported("no body")
-    gen = Gen(compiler.solver, 0, compiler.atomic_tables)
+    gen = Gen(compiler, 0)
     gen.emit("", "def run(q, args):")
     bound: set[int] = set()
     for j in sorted(mode):
@@ -265,7 +268,7 @@ def _solver_code(compiler: Compiler, pred: Predicate, mode: frozenset[int],
     needed (see codetables.Rederived)."""
     if pred.tabled is not tabled:
         raise Unsupported("a recursive predicate" if pred.tabled else "not a table")
-    gen = Gen(compiler.solver, nesting, compiler.atomic_tables)
+    gen = Gen(compiler, nesting)
     gen.emit("", "def gen(q, args):")
     for j in sorted(mode):
         gen.emit("    ", f"a{j} = args[{j}]")
@@ -275,7 +278,7 @@ def _solver_code(compiler: Compiler, pred: Predicate, mode: frozenset[int],
     after_yield = ["steps = q.steps", "nc = q.next_check"]
     if pred.rows:  # the facts first
         p = gen.const(pred)
-        if free and not all(atom_const(v) for row in pred.rows for v in row):
+        if free and pred not in compiler.atom_rows:
             raise Unsupported("facts of other than atoms")
         gen.prelude.append(f"    rows = {p}.rows")
         gen.needs.append((pred, sum(1 << j for j in mode) if free and mode else None))
