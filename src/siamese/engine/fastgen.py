@@ -13,11 +13,13 @@ Two shapes are generated from the same goal code:
 
 * ``track``: ``run(q, args)`` for a clause, which returns its first proof or the point
   where the body got furthest (for the "why not"), or ``NO_HEAD``;
-* ``gen``: a predicate's solutions in a mode, a generator of ``(outputs, proof)``: its
-  facts first, then each clause in order, as the interpreter tries them. A compiled
-  body calls a non-recursive rule through it.
+* ``gen``: a predicate's solutions in a mode, a generator of ``(outputs, proof)`` (or,
+  *bare*, of whole answers: how :mod:`codetables` makes a table): its facts first, then
+  each clause in order, as the interpreter tries them. A compiled body calls a
+  non-recursive rule through it.
 
-The goals compiled: calls of facts, of complete request-independent tables (see
+The goals compiled: calls of facts, of request-independent tables (complete, or made on
+demand: see :meth:`~siamese.engine.machine.Machine.table_now`; their keys from
 :func:`~siamese.engine.tables.table_key`) and of non-recursive rules; the comparisons,
 ``==``, ``!=``, ``in``, ``is`` and arithmetic; ``input`` with a constant path; the other
 deterministic built-ins when their arguments are bound; ``not`` of one call whose
@@ -53,8 +55,9 @@ class SliceOver(Exception):
 
 
 class CannotTell(Exception):
-    """A compiled run met what only the interpreter can do (a table not computed yet, a
-    value that is not an atom): the interpreter runs the clause instead."""
+    """A compiled run met what only the interpreter can do (a table inside a fixpoint under
+    way, answers that are not ground, a value that is not an atom): the interpreter runs
+    the clause instead."""
 
 
 class Unsupported(Exception):
