@@ -928,6 +928,19 @@ QUICK: dict[str, dict[str, int]] = {
         "n_warmup": 100,
     },
 }
+# for the tests: every shape of the full sizes, in a fraction of a second
+TINY: dict[str, dict[str, int]] = {
+    "rbac": {"n_users": 100, "n_resources": 500, "n_requests": 300, "n_warmup": 20},
+    "abac": {"n_users": 100, "n_resources": 500, "n_requests": 300, "n_warmup": 20},
+    "rebac": {
+        "n_users": 100,
+        "n_groups": 40,
+        "n_folders": 100,
+        "n_docs": 500,
+        "n_requests": 300,
+        "n_warmup": 20,
+    },
+}
 GENERATORS: dict[str, Callable[..., Workload]] = {"rbac": rbac, "abac": abac, "rebac": rebac}
 
 

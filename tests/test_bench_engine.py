@@ -21,18 +21,7 @@ engine = load_bench("engine")
 wl = engine.workloads  # the module engine.py itself uses
 
 SEED = 7
-SMALL = {
-    "rbac": {"n_users": 80, "n_resources": 400, "n_requests": 250, "n_warmup": 20},
-    "abac": {"n_users": 80, "n_resources": 400, "n_requests": 250, "n_warmup": 20},
-    "rebac": {
-        "n_users": 80,
-        "n_groups": 40,
-        "n_folders": 80,
-        "n_docs": 400,
-        "n_requests": 250,
-        "n_warmup": 20,
-    },
-}
+SMALL = wl.TINY
 
 
 @pytest.fixture(scope="module")

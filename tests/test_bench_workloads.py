@@ -18,18 +18,7 @@ from tests.benchmod import BENCH, load_bench
 
 wl = load_bench("workloads")
 
-SMALL = {
-    "rbac": {"n_users": 100, "n_resources": 500, "n_requests": 300, "n_warmup": 20},
-    "abac": {"n_users": 100, "n_resources": 500, "n_requests": 300, "n_warmup": 20},
-    "rebac": {
-        "n_users": 100,
-        "n_groups": 40,
-        "n_folders": 100,
-        "n_docs": 500,
-        "n_requests": 300,
-        "n_warmup": 20,
-    },
-}
+SMALL = wl.TINY
 
 
 @pytest.fixture(scope="module")
