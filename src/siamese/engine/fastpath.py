@@ -28,6 +28,7 @@ loop its turn as the interpreter does. ``Program.compiled = False`` turns it off
 from __future__ import annotations
 
 import linecache
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .analysis import greatest
@@ -70,32 +71,29 @@ class Compiler:
     def solver(self, pred: Predicate, mode: frozenset[int], nesting: int) -> Solver | None:
         """The solutions of ``pred`` called with the arguments ``mode`` bound, or None if
         some clause cannot be compiled so."""
-        key = (pred, mode)
-        if key not in self.solvers:
-            try:
-                gen = _solver_code(self, pred, mode, nesting)
-            except Unsupported:
-                self.solvers[key] = None
-            else:
-                self.solvers[key] = Solver(pred, gen)
-                self.needs.extend(gen.needs)
-        return self.solvers[key]
+        return self._made(self.solvers, (pred, mode),
+                          lambda: _solver_code(self, pred, mode, nesting))
 
     def table_solver(self, pred: Predicate, mode: frozenset[int],
                      bare: bool = False) -> Solver | None:
         """The solutions of tabled ``pred`` in ``mode``: its table's answers in the order
         the machine's fixpoint finds them when every table they call is complete (see
         :mod:`codetables`); None if it cannot be compiled. ``bare``: the outputs alone."""
-        key = (pred, mode, bare)
-        if key not in self.tables:
+        return self._made(self.tables, (pred, mode, bare),
+                          lambda: _solver_code(self, pred, mode, 0, tabled=True, bare=bare))
+
+    def _made(self, cache: dict[Any, Solver | None], key: Any,
+              code: Callable[[], Gen]) -> Solver | None:
+        """The solver kept under ``key`` (its predicate first), generated at the first ask."""
+        if key not in cache:
             try:
-                gen = _solver_code(self, pred, mode, 0, tabled=True, bare=bare)
+                gen = code()
             except Unsupported:
-                self.tables[key] = None
+                cache[key] = None
             else:
-                self.tables[key] = Solver(pred, gen)
+                cache[key] = Solver(key[0], gen)
                 self.needs.extend(gen.needs)
-        return self.tables[key]
+        return cache[key]
 
     def clause(self, cc: CompiledClause, mode: frozenset[int]) -> Gen | None:
         try:
