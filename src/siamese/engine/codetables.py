@@ -128,7 +128,7 @@ def _one(m: Machine, pred: Predicate, key: Any, call: tuple[Any, ...]) -> Any:
     t.proofs = Rederived(m, pred, mode, call)  # free to keep: any query may explain with it
     t.complete = True
     m.local_tables[key] = t
-    publish(m.program, {key: t}, m.limits.shared_table_answers)
+    publish(m.program, ((key, t),), m.limits.shared_table_answers)
     return t
 
 

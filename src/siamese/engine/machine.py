@@ -553,6 +553,7 @@ class Machine(Budget):
         lim = self.limits.max_term_nodes
         t = Table(pred, key, tuple([copy_term(a, mapping, lim) for a in args]), self.proofs)
         self.next_check = 0  # as after any walk of a term: the clock is read at the next step
+        t.consumers = []  # the calls that will wait on it
         ev.tables[key] = t
         ev.work.append((None, None, t))
         return t
@@ -616,9 +617,9 @@ class Machine(Budget):
             self.evaluation = outer
         for k, t in ev.tables.items():
             t.complete = True
-            t.consumers = []
+            t.consumers = ()
             self.local_tables[k] = t
-        publish(self.program, ev.tables, self.limits.shared_table_answers)
+        publish(self.program, ev.tables.items(), self.limits.shared_table_answers)
 
     def _answer(self, goal: tuple[Any, ...], events: Any) -> None:
         """A producer reached its ANSWER marker: add the bindings as an answer (once)."""

@@ -8,6 +8,7 @@ compiled code is generated from it (see :mod:`fastpath`), so the two cannot disa
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .terms import _COMPOUND, MAX_TERM_NODES, Struct, Var, deref, key_value, too_big
@@ -162,7 +163,9 @@ class Table:
         self.args = args
         self.answers: list[tuple[Any, ...]] = []
         self.seen: set[Any] = set()
-        self.consumers: list[Consumer] = []
+        # the calls waiting on it: a list of Consumer while a fixpoint makes it (see
+        # Machine._new_table), none for a table that generated code made
+        self.consumers: Any = ()
         self.complete = False
         self.ground = True  # every answer ground: a fully bound call is then a set lookup
         # by answer key: a ProofNode, or a pending one (events.EventProof); for a table
@@ -194,10 +197,11 @@ class Evaluation:
         self.work: deque[Any] = deque()
 
 
-def publish(program: Program, tables: dict[Any, Table], limit: int) -> None:
-    """Keep the complete tables of request-independent calls on the program for the next
-    queries, up to ``limit`` answers in all (past it, the shared tables start afresh)."""
-    for k, t in tables.items():
+def publish(program: Program, tables: Iterable[tuple[Any, Table]], limit: int) -> None:
+    """Keep the complete tables (``(key, table)`` pairs) of request-independent calls on
+    the program for the next queries, up to ``limit`` answers in all (past it, the shared
+    tables start afresh)."""
+    for k, t in tables:
         if not t.pred.request_independent:
             continue
         old = program.tables.get(k)
