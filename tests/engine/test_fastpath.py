@@ -359,3 +359,37 @@ def test_generated_code_is_kept_shown_and_in_tracebacks() -> None:
     last = frames[-1]
     assert last.filename == "<compiled clause admins>"
     assert last.line and last.line in source
+
+
+ODD_INPUTS: list[Any] = [
+    None, True, False, 0, 1, 1.0, -0.0, "1", 2**70, -(2**63), 1e308, 5e-324, "", "\x00",
+    "é" * 1000, "\ud83d\ude00", [], [1], {"level": 3}, {"": None}, "null", "true",
+]
+
+
+@pytest.mark.parametrize("value", ODD_INPUTS, ids=repr)
+def test_compiled_input_reads_odd_values_as_the_interpreter(value: Any) -> None:
+    """``input(Path, ?V)`` in a compiled body: whatever the request holds at the path
+    (null, booleans, integers past 64 bits, lists, objects, odd strings), the decision and
+    its explanation are the interpreter's; a value that is not an atom is left to it."""
+    from siamese.engine import Verdict, build, decide, parse_source
+
+    text = ('allow(?u, read, ?d) :- input("subject.level", ?l), ?l >= 2, staff(?u).\n'
+            'allow(?u, read, ?d) :- input("subject.level", ?l), ?l == "1", staff(?u).\n'
+            'allow(?u, list, ?d) :- input("subject.level", ?l), ?l in [1, null, "x"].\n'
+            'deny(?u, read, ?d) :- input("subject.level", ?l), ?l == 0.\n'
+            "staff(ann).\n")
+    fast = build(parse_source(text, "p.rules"))
+    slow = build(parse_source(text, "p.rules"), compiled=False)
+    assert all(cc.fast is not None for cc in fast.predicate("allow", 3).clauses)
+
+    def settled(v: Any) -> Verdict:
+        return v if isinstance(v, Verdict) else asyncio.run(v)
+
+    for action in ("read", "list"):
+        request = {"subject": {"level": value}}
+        v = settled(decide(fast, ("ann", action, "doc"), input=request))
+        w = settled(decide(slow, ("ann", action, "doc"), input=request))
+        assert (v.kind, repr(v.error)) == (w.kind, repr(w.error))
+        assert v.proof == w.proof and v.rule_ids == w.rule_ids
+        assert [x.to_dict() for x in v.why_not] == [x.to_dict() for x in w.why_not]
