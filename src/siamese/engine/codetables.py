@@ -60,7 +60,13 @@ def table_by_code(m: Machine, pred: Predicate, key: Any, args: tuple[Any, ...]) 
     ``key``, made by generated code (see the module's notes), or None when only the
     fixpoint can tell its order. Raises the limits' errors and SliceOver (nothing half
     made is kept)."""
-    chain: list[_Missing] = [_Missing(pred, key, _tabled(pred, args))]
+    call = _tabled(pred, args)
+    made = _one(m, pred, key, call)
+    if type(made) is not _Missing:
+        return made  # the table, or None (the common cases: no chain)
+    if made.key == key:
+        return None  # it waits for itself: left recursion, the fixpoint's
+    chain: list[_Missing] = [_Missing(pred, key, call), made]
     while chain:
         if len(chain) > MAX_CHAIN:
             return None

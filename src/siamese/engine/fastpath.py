@@ -71,28 +71,34 @@ class Compiler:
     def solver(self, pred: Predicate, mode: frozenset[int], nesting: int) -> Solver | None:
         """The solutions of ``pred`` called with the arguments ``mode`` bound, or None if
         some clause cannot be compiled so."""
-        return self._made(self.solvers, (pred, mode),
-                          lambda: _solver_code(self, pred, mode, nesting))
+        key = (pred, mode)
+        made = self.solvers.get(key, _NOT_YET)
+        if made is not _NOT_YET:
+            return made
+        return self._made(self.solvers, key, lambda: _solver_code(self, pred, mode, nesting))
 
     def table_solver(self, pred: Predicate, mode: frozenset[int],
                      bare: bool = False) -> Solver | None:
         """The solutions of tabled ``pred`` in ``mode``: its table's answers in the order
         the machine's fixpoint finds them when every table they call is complete (see
         :mod:`codetables`); None if it cannot be compiled. ``bare``: the outputs alone."""
-        return self._made(self.tables, (pred, mode, bare),
+        key = (pred, mode, bare)
+        made = self.tables.get(key, _NOT_YET)
+        if made is not _NOT_YET:  # asked once per table made: no closure made for it
+            return made
+        return self._made(self.tables, key,
                           lambda: _solver_code(self, pred, mode, 0, tabled=True, bare=bare))
 
     def _made(self, cache: dict[Any, Solver | None], key: Any,
               code: Callable[[], Gen]) -> Solver | None:
-        """The solver kept under ``key`` (its predicate first), generated at the first ask."""
-        if key not in cache:
-            try:
-                gen = code()
-            except Unsupported:
-                cache[key] = None
-            else:
-                cache[key] = Solver(key[0], gen)
-                self.needs.extend(gen.needs)
+        """The solver to keep under ``key`` (its predicate first), generated now."""
+        try:
+            gen = code()
+        except Unsupported:
+            cache[key] = None
+        else:
+            cache[key] = Solver(key[0], gen)
+            self.needs.extend(gen.needs)
         return cache[key]
 
     def clause(self, cc: CompiledClause, mode: frozenset[int]) -> Gen | None:
@@ -122,6 +128,9 @@ class Compiler:
             else:
                 pred.mask_index(mask)
         self.needs = []
+
+
+_NOT_YET: Any = object()
 
 
 def analyse_fast(program: Program) -> None:
