@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import LimitExceeded
 from .events import PendingProof
 from .fastgen import CannotTell, SliceOver
+from .fastpath import FIRST
 from .limits import Limits
 from .tables import Table, publish, table_key
 from .terms import Var
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["EMPTY", "Rederived", "table_by_code"]
 
 MAX_CHAIN = 10_000  # tables made first, down one chain, for one call
-_FIRST = frozenset((0,))
 # a proof made again runs what already ran once, on complete tables: no slice to give
 _AGAIN = Limits(slice_ms=float("inf"), timeout_ms=None)
 
@@ -98,7 +98,7 @@ def _one(m: Machine, pred: Predicate, key: Any, call: tuple[Any, ...]) -> Any:
     compiler = m.program.compiler
     if compiler is None or not pred.request_independent:
         return None
-    mode = _FIRST if call[0] is not None and call.count(None) == len(call) - 1 else \
+    mode = FIRST if call[0] is not None and call.count(None) == len(call) - 1 else \
         frozenset(j for j, v in enumerate(call) if v is not None)
     solver = compiler.table_solver(pred, mode, bare=True)
     if solver is None:

@@ -48,8 +48,8 @@ from .goals import CALL, G_ARGS, G_CALLEE, G_OP, Slot
 if TYPE_CHECKING:
     from .program import CompiledClause, Predicate, Program
 
-__all__ = ["MAX_NESTING", "NO_HEAD", "CannotTell", "FastClause", "SliceOver", "analyse_fast",
-           "compiled_sources"]
+__all__ = ["FIRST", "MAX_NESTING", "NO_HEAD", "CannotTell", "FastClause", "SliceOver",
+           "analyse_fast", "compiled_sources"]
 
 
 class Compiler:
@@ -66,7 +66,9 @@ class Compiler:
         self.atomic_tables = _atomic_tables(program, self.atom_rows)
         self.solvers: dict[tuple[Predicate, frozenset[int]], Solver | None] = {}
         self.tables: dict[tuple[Predicate, frozenset[int], bool], Solver | None] = {}
-        self.needs: list[tuple[Predicate, int | None]] = []  # see make_indexes
+        # the fact indexes the code generated while finishing looks up (see make_indexes);
+        # None after: code generated later makes its own at its first run
+        self.needs: list[tuple[Predicate, int | None]] | None = []
 
     def solver(self, pred: Predicate, mode: frozenset[int], nesting: int) -> Solver | None:
         """The solutions of ``pred`` called with the arguments ``mode`` bound, or None if
@@ -98,7 +100,7 @@ class Compiler:
             cache[key] = None
         else:
             cache[key] = Solver(key[0], gen)
-            self.needs.extend(gen.needs)
+            self._needs(gen)
         return cache[key]
 
     def clause(self, cc: CompiledClause, mode: frozenset[int]) -> Gen | None:
@@ -106,8 +108,12 @@ class Compiler:
             gen = _clause_code(self, cc, mode)
         except Unsupported:
             return None
-        self.needs.extend(gen.needs)
+        self._needs(gen)
         return gen
+
+    def _needs(self, gen: Gen) -> None:
+        if self.needs is not None:
+            self.needs.extend(gen.needs)
 
     def make_code(self) -> None:
         """Turn the code generated so far into functions (a first decision then pays for
@@ -121,16 +127,17 @@ class Compiler:
                 solver.make()
 
     def make_indexes(self) -> None:
-        """Make the fact indexes that the code generated so far looks up."""
-        for pred, mask in self.needs:
+        """Make the fact indexes that the code generated so far looks up (once)."""
+        for pred, mask in self.needs or ():
             if mask is None:
                 pred.ground_lookup()
             else:
                 pred.mask_index(mask)
-        self.needs = []
+        self.needs = None
 
 
 _NOT_YET: Any = object()
+FIRST = frozenset((0,))  # the mode of a table's common call: its first argument bound
 
 
 def analyse_fast(program: Program) -> None:
@@ -152,7 +159,7 @@ def analyse_fast(program: Program) -> None:
     if compiler is not None:
         for p in program.predicates.values():
             if p.tabled and p.request_independent and p.abstractable:
-                compiler.table_solver(p, _FIRST, bare=True)  # the common call of a table
+                compiler.table_solver(p, FIRST, bare=True)  # the common call of a table
         compiler.make_indexes()
         compiler.make_code()
 
