@@ -54,6 +54,7 @@ __all__ = [
     "PolicyTestResult",
     "gate",
     "load_tests",
+    "parse_tests",
     "run_tests",
     "run_tests_sync",
 ]
@@ -100,48 +101,54 @@ def _entity(value: Any, kind: str) -> Any:
 
 
 def load_tests(root: str | Path, names: list[str]) -> list[PolicyTestCase]:
+    """The test cases of the files ``names`` under ``root``."""
     cases: list[PolicyTestCase] = []
     for name in names:
-        path = Path(root) / name
-        text = path.read_text(encoding="utf-8")
-        try:
-            node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            line = mark.line + 1 if mark else 1
-            raise PolicyTestError(f"{name}:{line}: invalid YAML: {e}") from None
-        if data is None:
-            continue
-        if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
-            raise PolicyTestError(f"{name}:1: a test file is a mapping with a 'tests' list")
-        lines = {}
-        for k, v in node.value:  # type: ignore[union-attr]
-            if k.value == "tests":
-                lines = {i: item.start_mark.line + 1 for i, item in enumerate(v.value)}
-        common = data.get("facts") or ""
-        for i, t in enumerate(data["tests"]):
-            line = lines.get(i, 1)
-            if not isinstance(t, dict):
-                raise PolicyTestError(f"{name}:{line}: a test must be a mapping")
-            unknown = set(t) - {"name", "request", "goal", "expect", "rule", "facts", "input"}
-            if unknown:
-                raise PolicyTestError(f"{name}:{line}: unknown test field(s): {sorted(unknown)}")
-            if ("request" in t) == ("goal" in t):
-                raise PolicyTestError(f"{name}:{line}: a test names either a request or a goal")
-            if "expect" not in t:
-                raise PolicyTestError(f"{name}:{line}: a test needs 'expect'")
-            expect = t["expect"]
-            if "request" in t and expect not in ("allow", "deny"):
-                raise PolicyTestError(f"{name}:{line}: 'expect' of a request is allow or deny")
-            if "goal" in t and not isinstance(expect, bool):
-                raise PolicyTestError(f"{name}:{line}: 'expect' of a goal is true or false")
-            cases.append(PolicyTestCase(
-                name=str(t.get("name") or f"test {i + 1}"), file=name, line=line, expect=expect,
-                request=t.get("request"), goal=t.get("goal"), rule=t.get("rule"),
-                input=t.get("input"),
-                facts=str(common) + "\n" + str(t.get("facts") or ""),
-            ))
+        cases.extend(parse_tests(name, (Path(root) / name).read_text(encoding="utf-8")))
+    return cases
+
+
+def parse_tests(name: str, text: str) -> list[PolicyTestCase]:
+    """The test cases of one test file's text (``name`` is where errors point)."""
+    cases: list[PolicyTestCase] = []
+    try:
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise PolicyTestError(f"{name}:{line}: invalid YAML: {e}") from None
+    if data is None:
+        return cases
+    if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
+        raise PolicyTestError(f"{name}:1: a test file is a mapping with a 'tests' list")
+    lines = {}
+    for k, v in node.value:  # type: ignore[union-attr]
+        if k.value == "tests":
+            lines = {i: item.start_mark.line + 1 for i, item in enumerate(v.value)}
+    common = data.get("facts") or ""
+    for i, t in enumerate(data["tests"]):
+        line = lines.get(i, 1)
+        if not isinstance(t, dict):
+            raise PolicyTestError(f"{name}:{line}: a test must be a mapping")
+        unknown = set(t) - {"name", "request", "goal", "expect", "rule", "facts", "input"}
+        if unknown:
+            raise PolicyTestError(f"{name}:{line}: unknown test field(s): {sorted(unknown)}")
+        if ("request" in t) == ("goal" in t):
+            raise PolicyTestError(f"{name}:{line}: a test names either a request or a goal")
+        if "expect" not in t:
+            raise PolicyTestError(f"{name}:{line}: a test needs 'expect'")
+        expect = t["expect"]
+        if "request" in t and expect not in ("allow", "deny"):
+            raise PolicyTestError(f"{name}:{line}: 'expect' of a request is allow or deny")
+        if "goal" in t and not isinstance(expect, bool):
+            raise PolicyTestError(f"{name}:{line}: 'expect' of a goal is true or false")
+        cases.append(PolicyTestCase(
+            name=str(t.get("name") or f"test {i + 1}"), file=name, line=line, expect=expect,
+            request=t.get("request"), goal=t.get("goal"), rule=t.get("rule"),
+            input=t.get("input"),
+            facts=str(common) + "\n" + str(t.get("facts") or ""),
+        ))
     return cases
 
 

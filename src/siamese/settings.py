@@ -32,6 +32,7 @@ AUTH_MODES = ("none", "api-key", "jwt")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 LOG_FORMATS = ("text", "json")
 GATEWAY_MODES = ("auto", "nginx", "traefik", "caddy", "envoy")
+CONSOLE_MODES = ("auto", "on", "off")
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 PUBLIC_KEY_ALGORITHMS = (
     "RS256",
@@ -147,6 +148,7 @@ GROUPS = {
     "gateway": "Gateway callout",
     "external": "External data and operator built-ins",
     "admin": "Admin query endpoint",
+    "console": "Console",
 }
 
 
@@ -354,6 +356,12 @@ class Settings:
         (), _list, "comma-separated predicates that `POST /v1/query` may call", "admin",
         metavar="NAME,...", shown="every predicate of the policy set",
     )
+    console: str = option(
+        "auto", _choice(*CONSOLE_MODES),
+        "the browser console at `/console`: `auto` (on when the server binds to a loopback "
+        "address), `on` (off loopback it needs `SIAMESE_ADMIN_KEYS`) or `off`; with admin keys "
+        "set, every console page asks for one", "console",
+    )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -396,6 +404,12 @@ class Settings:
                 "SIAMESE_AUTH=jwt needs a key: SIAMESE_JWT_SECRET, SIAMESE_JWT_PUBLIC_KEY or "
                 "SIAMESE_JWKS_FILE"
             )
+        if self.console == "on" and not is_loopback(self.host) and not self.admin_keys:
+            out.append(
+                f"SIAMESE_CONSOLE=on: the server binds to {self.host}, which is not a loopback "
+                "address, so the console needs SIAMESE_ADMIN_KEYS (its pages show the policies "
+                "and the decision log)"
+            )
         if self.jwt_public_key and self.jwks_file:
             out.append("SIAMESE_JWT_PUBLIC_KEY and SIAMESE_JWKS_FILE: set one, not both")
         for alg in self.jwt_algorithms:
@@ -422,6 +436,11 @@ class Settings:
     @property
     def audit_enabled(self) -> bool:
         return self.audit_log.strip().lower() not in ("off", "none", "false", "0")
+
+    @property
+    def console_enabled(self) -> bool:
+        """Whether ``/console`` is served: SIAMESE_CONSOLE=on, or auto on a loopback host."""
+        return self.console == "on" or (self.console == "auto" and is_loopback(self.host))
 
     @property
     def cache_enabled(self) -> bool:

@@ -38,6 +38,10 @@ class PolicySet:
     program: Program
     files: list[str] = field(default_factory=list)
     tests: list[str] = field(default_factory=list)
+    # the text the set was built from (what the console shows and its playground starts
+    # from), and that of its test files as they were read with it
+    sources: tuple[PolicyFile, ...] = ()
+    test_sources: tuple[PolicyFile, ...] = ()
 
 
 def scan(root: str | os.PathLike[str]) -> tuple[list[PolicyFile], list[str]]:
@@ -124,4 +128,20 @@ def load_policy_set(
 ) -> PolicySet:
     files, tests = scan(root)
     program = build_program(files, builtins, tabling)
-    return PolicySet(str(root), revision_of(files), program, [f.path for f in files], tests)
+    return PolicySet(
+        str(root), revision_of(files), program, [f.path for f in files], tests,
+        sources=tuple(files), test_sources=tuple(read_tests(root, tests)),
+    )
+
+
+def read_tests(root: str | os.PathLike[str], names: list[str]) -> list[PolicyFile]:
+    """The test files named (as ``scan`` lists them), with their text; one that cannot be
+    read is left out (the tests are run from the files, where it fails with its reason)."""
+    base = Path(os.path.realpath(root))
+    out = []
+    for name in names:
+        try:
+            out.append(PolicyFile(name, "test", (base / name).read_bytes()))
+        except OSError:
+            continue
+    return out

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,7 +20,9 @@ from .loader import PolicySet, load_policy_set
 
 log = logging.getLogger("siamese.policy")
 
-__all__ = ["PolicyStore", "ReloadResult"]
+__all__ = ["HISTORY", "PolicyStore", "ReloadRecord", "ReloadResult"]
+
+HISTORY = 100  # reload attempts remembered for the console, newest last
 
 # a gate returns None to let a new set serve, or the reason it may not
 Gate = Callable[[PolicySet], "str | None"]
@@ -30,6 +33,17 @@ class ReloadResult:
     ok: bool
     changed: bool
     revision: str | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ReloadRecord:
+    """One reload attempt, as the console's history lists it."""
+
+    at: float  # the store's clock (epoch seconds)
+    ok: bool
+    changed: bool  # a new revision started serving
+    revision: str | None  # the revision serving after the attempt
     error: str | None = None
 
 
@@ -55,6 +69,7 @@ class PolicyStore:
         self.reloads = 0  # new revisions swapped in (the first load included)
         self.failures = 0  # attempts that left the previous set serving
         self.attempts = 0
+        self.history: deque[ReloadRecord] = deque(maxlen=HISTORY)
         self._lock = asyncio.Lock()
         self._attempted = asyncio.Condition()
         self.listeners: list[Callable[[ReloadResult], None]] = []
@@ -122,6 +137,9 @@ class PolicyStore:
         return self._tell(ReloadResult(False, False, self.revision, str(e)))
 
     def _tell(self, result: ReloadResult) -> ReloadResult:
+        self.history.append(ReloadRecord(
+            self.clock(), result.ok, result.changed, result.revision, result.error
+        ))
         for listener in self.listeners:
             listener(result)
         return result

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute
 
 from .. import policytest
 from ..audit.log import AuditLog
@@ -137,6 +137,11 @@ def create_app(
     async def internal_error(request: Request, exc: Exception) -> Response:
         return error_response(500, "internal error")
 
+    console: list[BaseRoute] = []
+    if settings.console_enabled:
+        from ..console import console_routes
+
+        console = console_routes(ctx)
     app = Starlette(
         routes=_hot_first(
             [
@@ -145,6 +150,7 @@ def create_app(
                 *routes_opa.routes(ctx),
                 *routes_admin.routes(ctx),
                 *routes_query.routes(ctx),
+                *console,
             ]
         ),
         middleware=[Middleware(RequestIdMiddleware)],
@@ -158,11 +164,11 @@ def create_app(
 _HOT = ("evaluation", "forward_auth_path", "forward_auth", "evaluations", "opa_data")
 
 
-def _hot_first(routes: list[Route]) -> list[Route]:
+def _hot_first(routes: list[BaseRoute]) -> list[BaseRoute]:
     """Starlette tries routes in order: the decision routes go first (the paths do not
     overlap, so the order changes nothing else)."""
     rank = {name: i for i, name in enumerate(_HOT)}
-    return sorted(routes, key=lambda r: rank.get(r.name, len(_HOT)))
+    return sorted(routes, key=lambda r: rank.get(getattr(r, "name", ""), len(_HOT)))
 
 
 def build_app(settings: Settings, audit: AuditFn | None = None) -> Starlette:

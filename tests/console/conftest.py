@@ -1,0 +1,100 @@
+"""Browser tests of the console: Debian's chromium, driven by Playwright, against a real
+``siamese serve`` process. Screenshots go to tests/console/screenshots/ (kept by CI as
+artifacts; their paths are printed)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.helpers import serving
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+# what the machine's closed network needs: no background connections, no sandbox as root
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def chromium_path() -> str:
+    """Debian's chromium; a skip without it (an error in CI, which installs it)."""
+    found = shutil.which("chromium") or (
+        "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
+    )
+    if found is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("chromium is missing: .ci/run installs it with apt-get")
+        pytest.skip("chromium is not installed (apt-get install chromium)",
+                    allow_module_level=True)
+    return found
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    path = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (its own session storage) and page; console errors fail the
+    test (a script error, a refused inline script or style)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    problems: list[str] = []
+    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    pg.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+          if m.type == "error" and "status of 4" not in m.text else None)
+    pg.set_default_timeout(15_000)
+    try:
+        yield pg
+    finally:
+        context.close()
+    assert not problems, problems
+
+
+@dataclass
+class Served:
+    url: str
+    policies: Path  # a copy of the shipped policies/, free to edit
+    audit_log: Path
+
+
+def serve(tmp: Path, env: dict[str, str] | None = None) -> Iterator[Served]:
+    policies = tmp / "policies"
+    shutil.copytree(REPO / "policies", policies)
+    audit = tmp / "decisions.jsonl"
+    base = {"SIAMESE_AUDIT_LOG": str(audit), "SIAMESE_CACHE_TTL": "0"}
+    with serving(policies, {**base, **(env or {})}, tmp / "server.log") as url:
+        yield Served(url, policies, audit)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    """``siamese serve`` on a copy of the shipped policies, console on (a loopback host)."""
+    yield from serve(tmp_path)
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """A full-page screenshot under tests/console/screenshots/; its path is printed."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+    return path
