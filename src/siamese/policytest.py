@@ -196,12 +196,32 @@ async def _run_one(case: PolicyTestCase, base_items: list[ProgramItem], base: Pr
     return PolicyTestResult(case, True, outcome=outcome)
 
 
+def _cases(policy: PolicySet) -> list[PolicyTestCase]:
+    """The set's test cases: from the test text read with the set (or edited in the
+    console), else from the files under its root."""
+    read = {f.path: f.data for f in policy.test_sources}
+    cases: list[PolicyTestCase] = []
+    for name in policy.tests:
+        data = read.get(name)
+        if data is None:
+            cases.extend(load_tests(policy.root, [name]))
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise PolicyTestError(f"{name}:1: not UTF-8 text ({e.reason})") from None
+        cases.extend(parse_tests(name, text))
+    return cases
+
+
 async def run_tests(policy: PolicySet, limits: Limits | None = None) -> list[PolicyTestResult]:
-    cases = load_tests(policy.root, policy.tests)
+    """Run the set's tests, each in isolation. Raises EngineError for a test file that
+    cannot be read."""
+    cases = _cases(policy)
     # the parsed policy files, to add a test's own facts to: read only when a test has some
     base_items: list[ProgramItem] = []
     if any(case.facts.strip() for case in cases):
-        files, _ = scan(policy.root)
+        files = list(policy.sources) if policy.sources else scan(policy.root)[0]
         for f in files:
             base_items.extend(parse_source(f.data.decode("utf-8"), f.path, f.kind))
     authorizer = Authorizer(limits=limits or Limits())

@@ -3,6 +3,7 @@ renders a template, and carries the security headers; a refusal is a page of its
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ class Console:
         self.ctx = ctx
         self.access = ConsoleAccess(ctx)
         self.env: jinja2.Environment = environment()
+        # edited policy text is built one set at a time (see sources.build)
+        self.builds = asyncio.Semaphore(1)
 
     def render(self, request: Request, page: Page) -> HTMLResponse:
         refused = page.status in (401, 403, 429)

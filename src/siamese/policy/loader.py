@@ -134,6 +134,25 @@ def load_policy_set(
     )
 
 
+def policy_set_from(
+    root: str,
+    files: list[PolicyFile],
+    tests: list[PolicyFile] | None = None,
+    builtins: dict[str, Builtin] | None = None,
+    tabling: bool = True,
+) -> PolicySet:
+    """A policy set from files held in memory (the console's playground: text edited in a
+    browser, never written to disk), built and checked as a directory's would be. ``root``
+    only names where it came from. Raises EngineError (PolicyErrors for several)."""
+    files = sorted(files, key=lambda f: f.path)
+    tests = sorted(tests or [], key=lambda f: f.path)
+    program = build_program(files, builtins, tabling)
+    return PolicySet(
+        root, revision_of(files), program, [f.path for f in files], [t.path for t in tests],
+        sources=tuple(files), test_sources=tuple(tests),
+    )
+
+
 def read_tests(root: str | os.PathLike[str], names: list[str]) -> list[PolicyFile]:
     """The test files named (as ``scan`` lists them), with their text; one that cannot be
     read is left out (the tests are run from the files, where it fails with its reason)."""
