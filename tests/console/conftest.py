@@ -98,3 +98,14 @@ def screenshot(page: Any, name: str) -> Path:
     page.screenshot(path=str(path), full_page=True)
     print(f"screenshot: {path}")
     return path
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Where the screenshots are, for a reviewer (CI keeps the folder as an artifact)."""
+    if SCREENSHOTS.is_dir():
+        shots = sorted(SCREENSHOTS.glob("*.png"))
+        if shots:
+            terminalreporter.write_line(
+                f"console screenshots ({len(shots)}): {SCREENSHOTS}/ "
+                + ", ".join(p.name for p in shots)
+            )

@@ -62,6 +62,7 @@ class Console:
             "title": "Console",
             # a caller refused learns nothing of the policy set
             "serving": None if refused else self.ctx.store.revision,
+            "refused": refused,
             "key_required": self.access.key_required,
             "path": request.url.path,
             **page.values,
