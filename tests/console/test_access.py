@@ -127,7 +127,7 @@ async def test_console_off_unless_asked_on_a_public_address(tmp_path: Path) -> N
 
 
 def test_console_on_a_public_address_needs_admin_keys() -> None:
-    with pytest.raises(SettingsError, match="SIAMESE_CONSOLE=on.*SIAMESE_ADMIN_KEYS"):
+    with pytest.raises(SettingsError, match=r"SIAMESE_CONSOLE=on.*SIAMESE_ADMIN_KEYS"):
         Settings.from_environ({"SIAMESE_HOST": "0.0.0.0", "SIAMESE_AUTH": "none",
                                "SIAMESE_CONSOLE": "on"})
     ok = Settings.from_environ({"SIAMESE_HOST": "0.0.0.0", "SIAMESE_AUTH": "none",

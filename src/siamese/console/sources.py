@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import posixpath
 
-from ..engine import EngineError, PolicyErrors, PolicySyntaxError, policy_kind
+from ..engine import Builtin, EngineError, PolicyErrors, policy_kind
 from ..policy.loader import PolicyFile, PolicySet, policy_set_from
 from ..server.responses import ApiError
 
@@ -76,15 +76,13 @@ class Built:
 def _errors(e: EngineError) -> list[str]:
     if isinstance(e, PolicyErrors):
         return [str(x) for x in e.errors]
-    if isinstance(e, PolicySyntaxError):
-        return [str(e)]
     return [str(e)]
 
 
 async def build(
     files: list[PolicyFile],
     tests: list[PolicyFile],
-    builtins: dict[str, object] | None,
+    builtins: dict[str, Builtin] | None,
     lock: asyncio.Semaphore,
 ) -> Built:
     """Build edited text into a policy set in a worker thread, one build at a time through
@@ -92,7 +90,7 @@ async def build(
     async with lock:
         try:
             policy = await asyncio.to_thread(
-                policy_set_from, "<playground>", files, tests, builtins  # type: ignore[arg-type]
+                policy_set_from, "<playground>", files, tests, builtins
             )
         except EngineError as e:
             return Built(None, _errors(e))
