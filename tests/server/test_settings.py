@@ -65,6 +65,7 @@ def test_every_variable_parses() -> None:
         "SIAMESE_BUILTINS": "mycompany.pip:BUILTINS",
         "SIAMESE_ADMIN_KEYS": "root-key, ops-key",
         "SIAMESE_QUERY_ALLOW": "member_of, allow",
+        "SIAMESE_CONSOLE": "ON",
     }
     # the test covers every variable (the public key below: it excludes a JWKS file)
     assert {o.env for o in OPTIONS} == {*env, "SIAMESE_JWT_PUBLIC_KEY"}
@@ -98,6 +99,7 @@ def test_every_variable_parses() -> None:
     }
     assert s.builtins == "mycompany.pip:BUILTINS"
     assert s.admin_keys == ("root-key", "ops-key") and s.query_allow == ("member_of", "allow")
+    assert s.console == "on" and s.console_enabled
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,8 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import policytest
 from ..audit.log import AuditLog
@@ -31,6 +32,7 @@ from ..policy.store import PolicyStore, ReloadResult
 from ..policy.watcher import PolicyWatcher
 from ..settings import Settings
 from . import routes_admin, routes_authzen, routes_gateway, routes_opa, routes_query
+from .asgi import Endpoint
 from .auth import CallerAuth, TokenVerifier
 from .context import AuditFn, Context, Service, no_audit
 from .limits import RateLimiter
@@ -142,7 +144,7 @@ def create_app(
         from ..console import console_routes
 
         console = console_routes(ctx)
-    app = Starlette(
+    app = _App(
         routes=_hot_first(
             [
                 *routes_authzen.routes(ctx),
@@ -159,6 +161,39 @@ def create_app(
     )
     app.state.siamese = ctx
     return app
+
+
+class _App(Starlette):
+    """Starlette with a shortcut for the decision routes: a request whose path is exactly one
+    of theirs, with one of their methods, goes straight to its endpoint (under the request
+    id middleware, which also turns an escaped exception into JSON), not through the error
+    middlewares and the router, which a decision route does not use (its Endpoint answers
+    every error itself). Anything else, a path with a root path included, is routed as
+    usual; the answers are the same either way (tests/server check both)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shortcuts: dict[tuple[str, str], ASGIApp] = {}
+        for route in self.router.routes:
+            if not isinstance(route, Route) or route.name not in _HOT:
+                continue
+            if not isinstance(route.app, Endpoint) or route.param_convertors:
+                continue
+            # a route for every method (forward-auth's) is kept under "*"
+            for method in route.methods or ("*",):
+                self.shortcuts[(method, route.path)] = RequestIdMiddleware(route.app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            path = scope["path"]
+            shortcut = self.shortcuts.get((scope["method"], path)) or self.shortcuts.get(
+                ("*", path)
+            )
+            if shortcut is not None:
+                scope["app"] = self
+                await shortcut(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 _HOT = ("evaluation", "forward_auth_path", "forward_auth", "evaluations", "opa_data")
