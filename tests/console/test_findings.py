@@ -8,6 +8,7 @@ import asyncio
 from siamese.console.findings import check, from_build_errors, located
 from siamese.console.sources import build
 from siamese.policy.loader import PolicyFile
+from tests.console.run_async import complete
 
 
 def files(**texts: str) -> list[PolicyFile]:
@@ -16,7 +17,7 @@ def files(**texts: str) -> list[PolicyFile]:
 
 
 def checked(fs: list[PolicyFile]) -> list[tuple[str, int, int, str, str]]:
-    found = asyncio.run(check(fs, None, asyncio.Semaphore(1)))
+    found = complete(check(fs, None, asyncio.Semaphore(1)))
     return [(f.path, f.line, f.col, f.severity, f.code) for f in found]
 
 
@@ -29,7 +30,8 @@ def test_check_lists_errors_and_warnings_together() -> None:
 
 
 def test_syntax_errors_of_every_file_are_findings() -> None:
-    found = checked(files(a_rules="ok(1).\nbad(.\n", b_rules="allow(?u, read, ?d) :- x(?d ?u).\n"))
+    found = checked(files(a_rules="ok(1).\nbad(.\n",
+                                b_rules="allow(?u, read, ?d) :- x(?d ?u).\n"))
     assert [(f[0], f[1], f[3], f[4]) for f in found] == [
         ("a.rules", 2, "error", "syntax"), ("b.rules", 1, "error", "syntax")]
 
@@ -41,7 +43,7 @@ def test_a_file_that_is_not_utf8_is_a_finding() -> None:
 
 def test_build_errors_point_at_their_file_even_with_a_colon_in_its_name() -> None:
     fs = files(**{"x:1_rules": "ok.\n\nbad(.\n"})
-    built = asyncio.run(build(fs, [], None, asyncio.Semaphore(1)))
+    built = complete(build(fs, [], None, asyncio.Semaphore(1)))
     [finding] = from_build_errors(built.errors, frozenset({"x:1.rules"}))
     assert (finding.path, finding.line, finding.col) == ("x:1.rules", 3, 5)
     assert "\n" not in finding.message

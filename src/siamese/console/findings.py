@@ -66,11 +66,10 @@ def from_build_errors(errors: list[str], paths: frozenset[str]) -> list[Finding]
     return [_parsed(e.splitlines()[0] if e else "", paths) for e in errors]
 
 
-def _check(files: list[PolicyFile], builtins: Mapping[str, Builtin] | None) -> list[Finding]:
+def _check(files: list[PolicyFile], builtins: dict[str, Builtin] | None) -> list[Finding]:
     paths = frozenset(f.path for f in files)
     try:
-        program = build_program(files, dict(builtins) if builtins else None,
-                                lint_errors=False)
+        program = build_program(files, builtins, lint_errors=False)
     except PolicyErrors as e:
         return sorted(finding_of(x, paths) for x in e.errors)
     except EngineError as e:
@@ -82,7 +81,7 @@ def _check(files: list[PolicyFile], builtins: Mapping[str, Builtin] | None) -> l
 
 
 async def check(
-    files: list[PolicyFile], builtins: Mapping[str, Builtin] | None, lock: asyncio.Semaphore
+    files: list[PolicyFile], builtins: dict[str, Builtin] | None, lock: asyncio.Semaphore
 ) -> list[Finding]:
     """``siamese check`` of the files: built without stopping at lint errors, so that every
     error and warning is listed (syntax errors, which stop the build, as findings). The work

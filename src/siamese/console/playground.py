@@ -213,8 +213,7 @@ def routes(console: Console) -> list[BaseRoute]:
             return page(Checked(findings.located(found[:findings.MAX_SHOWN], texts),
                                 len(found), sum(1 for f in found if f.severity == "error"),
                                 len(files)))
-        given: dict[str, object] | None = dict(builtins) if builtins is not None else None
-        built = await build(files, tests, given, console.builds)
+        built = await build(files, tests, builtins, console.builds)
         if built.policy is None:
             errors = findings.from_build_errors(built.errors, frozenset(texts))
             return page(BuildFailed(findings.located(errors[:findings.MAX_SHOWN], texts)),

@@ -11,14 +11,59 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+import yaml
+
 from ..engine import EngineError, Limits
 from ..policy.loader import PolicySet
 from ..policytest import PolicyTestResult, parse_tests, run_tests
 
-__all__ = ["MAX_SECONDS", "MAX_TESTS", "RunReport", "run"]
+__all__ = ["MAX_EXPANDED", "MAX_SECONDS", "MAX_TESTS", "RunReport", "expanded_size", "run"]
 
 MAX_TESTS = 200
 MAX_SECONDS = 30.0
+# A test file's YAML with its aliases expanded, in scalar characters and nodes: a few lines
+# of aliases of aliases ("billion laughs") stand for gigabytes once made into text
+MAX_EXPANDED = 4_000_000
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def expanded_size(text: str, limit: int = MAX_EXPANDED) -> int:
+    """The size of a YAML text with every alias expanded (one for each node, plus its
+    characters for a scalar), counted without expanding anything; ``limit + 1`` once past
+    ``limit`` or for an alias inside itself. 0 for a text that is not YAML (its error is
+    for the test reader to report)."""
+    try:
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return 0
+    if root is None:
+        return 0
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # the nodes whose children are still being counted
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, counted = stack.pop()
+        key = id(node)
+        if counted:
+            open_nodes.discard(key)
+            own = 1 + (len(node.value) if isinstance(node, yaml.ScalarNode) else 0)
+            sizes[key] = min(limit + 1, own + sum(sizes[id(c)] for c in _children(node)))
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            return limit + 1  # an alias of a node that holds it
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node))
+    return sizes[id(root)]
 
 
 @dataclass
@@ -56,12 +101,20 @@ async def run(
     count = 0
     for f in policy.test_sources:
         try:
-            cases = parse_tests(f.path, f.data.decode("utf-8"))
+            text = f.data.decode("utf-8")
+            if expanded_size(text) > MAX_EXPANDED:
+                out.problems.append(f"{f.path}:1: its aliases expand to more than "
+                                    f"{MAX_EXPANDED:,} values and characters")
+                continue
+            cases = parse_tests(f.path, text)
         except UnicodeDecodeError as e:
             out.problems.append(f"{f.path}:1: not UTF-8 text ({e.reason})")
             continue
         except EngineError as e:
             out.problems.append(str(e))
+            continue
+        except Exception as e:  # odd YAML the test reader did not expect: said, not a 500
+            out.problems.append(f"{f.path}:1: cannot read its tests: {e!r}")
             continue
         if not cases:
             continue
@@ -83,6 +136,9 @@ async def run(
             continue
         except EngineError as e:
             out.problems.append(str(e))
+            continue
+        except Exception as e:  # a test field of an unexpected type (a goal that is a number)
+            out.problems.append(f"{f.path}: its tests cannot run: {e!r}")
             continue
         count += len(cases)
     return out
