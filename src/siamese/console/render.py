@@ -15,7 +15,9 @@ import orjson
 __all__ = ["SECURITY_HEADERS", "environment", "explanation_rows", "source_link"]
 
 # Nothing but this console's own files may load or run: no inline script, no other origin,
-# no framing (clickjacking), no referrer leaving with a URL.
+# no framing (clickjacking), no referrer leaving with a URL for another site. (Not
+# "no-referrer": under it a browser sends "Origin: null" with the console's own form posts,
+# and access.py refuses those as cross-site.)
 SECURITY_HEADERS = {
     "content-security-policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -23,7 +25,7 @@ SECURITY_HEADERS = {
     ),
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "cache-control": "no-store",
 }
 
