@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,14 @@ from siamese.audit.search import Filter
 from siamese.console import impact
 from siamese.console.impact import Impact, run_replay
 from siamese.decision.authorizer import Authorizer
+from siamese.decision.service import DecisionService
+from siamese.engine import custom
 from siamese.policy.loader import PolicyFile, policy_set_from
+from siamese.policy.store import PolicyStore
+from siamese.server.app import create_app
+from siamese.settings import Settings
 from tests.console.conftest import Served, screenshot, serve
-from tests.console.local import local
+from tests.console.local import LOCAL, local
 from tests.console.logged import decide, logged
 from tests.e2e.helpers import wait_for
 
@@ -46,6 +52,16 @@ def without_owner_rule(text: str) -> str:
     start = text.index('@id("owner-full-access")')
     end = text.index("action(?action).", start) + len("action(?action).")
     return text[:start] + text[end:]
+
+
+def revision(url: str) -> str:
+    return str(httpx.get(url + "/v1/policies").json()["revision"])
+
+
+def next_revision(url: str, old: str) -> str:
+    """The revision that serves once another than ``old`` does (a bounded wait)."""
+    wait_for(lambda: revision(url) != old, "the edit to serve")
+    return revision(url)
 
 
 def changed(page: Any) -> list[str]:
@@ -90,11 +106,10 @@ def test_an_edit_that_removes_a_rule_lists_exactly_the_decisions_it_allowed(
 def test_a_replay_against_an_archived_revision(page: Any, tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     for served in serve(tmp_path, {"SIAMESE_REVISION_ARCHIVE": str(archive)}):
-        old = httpx.get(served.url + "/v1/policies").json()["revision"]
+        old = revision(served.url)
         rules = served.policies / "access.rules"
         rules.write_text(without_owner_rule(rules.read_text()))
-        new = wait_for(lambda: (r := httpx.get(served.url + "/v1/policies").json()["revision"])
-                       != old and r, "the edit to serve")
+        new = next_revision(served.url, old)
         assert sorted(p.name for p in archive.iterdir()) == sorted([old, new])
         heidi = decide(served.url, "heidi", "read", "salary_review")
         dave = decide(served.url, "dave", "read", "api_spec")
@@ -279,3 +294,42 @@ def test_both_pages_need_the_admin_key_when_one_is_set(tmp_path: Path) -> None:
         r = c.request(method, path, data=data, headers={"x-api-key": key})
         assert r.status_code == 200, (method, path, r.text[-500:])
     assert "1 of 1 decision would change" in r.text
+
+
+def test_one_replay_at_a_time(tmp_path: Path) -> None:
+    """A second replay while one runs is refused (409), not queued behind it: the first is
+    held inside a decision by a built-in that waits for the test."""
+    root = tmp_path / "policies"
+    root.mkdir()
+    (root / "p.rules").write_text("allow(?u, read, ?d) :- user(?u).\nuser(a).\n")
+    log = tmp_path / "d.jsonl"
+    log.write_bytes(log_line("x1", "a", False, time.time()))
+    held = 'allow(?u, read, ?d) :- hold(?u).\n'
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        inside, release = asyncio.Event(), asyncio.Event()
+
+        async def hold(goal: Any, bindings: dict[Any, Any]) -> AsyncIterator[dict[Any, Any]]:
+            inside.set()
+            await release.wait()
+            yield bindings
+
+        store = PolicyStore(root, builtins={"hold": custom(hold)})
+        store.load_sync()
+        app = create_app(Settings(policy_dir=str(root), audit_log=str(log)), store,
+                         DecisionService(store.get, Authorizer(), None))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=LOCAL) as c:
+            form = {"target": "text", "path": "p.rules"}
+            first = asyncio.create_task(c.post("/console/impact", data={**form, "text": held}))
+            await inside.wait()
+            second = await c.post("/console/impact", data={**form, "text": POLICY})
+            release.set()
+            done = await first
+            third = await c.post("/console/impact", data={**form, "text": POLICY})
+            return done, second, third
+
+    first, second, third = run(scenario())
+    assert second.status_code == 409 and "another replay is running" in second.text
+    assert first.status_code == 200 and "1 of 1 decision would change" in first.text
+    assert third.status_code == 200  # free again once the first has ended

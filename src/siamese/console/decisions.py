@@ -52,7 +52,6 @@ class Search:
         self.size_text = _param(request, "size", 10)
         self.before = _param(request, "before", MAX_ID) or None
         self.after = _param(request, "after", MAX_ID) or None
-        # the form is shown again as it was sent, even when a field is refused below
         decision = self.values["decision"].strip().lower()
         if decision not in _DECISIONS:
             raise ApiError(400, "decision: allow, deny or any")
@@ -104,6 +103,7 @@ def routes(console: Console) -> list[BaseRoute]:
     async def search(request: Request) -> Page:
         if "id" in request.query_params:
             return await _one(_param(request, "id", MAX_ID))
+        # the form is shown again as it was sent, also when a field of it is refused
         values = _search_values(console, {k: request.query_params.get(k, "")[:MAX_FIELD]
                                           for k in (*_FILTERS, "size")})
         try:
