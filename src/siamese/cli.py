@@ -275,7 +275,7 @@ def _audit_path(arg: str | None) -> str:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from .audit.search import Filter, log_files, parse_time, printable, read_events
+    from .audit.search import Filter, find_event, log_files, parse_time, printable, read_events
     from .decision.explain import format_explanation
 
     path = _audit_path(args.log)
@@ -284,24 +284,24 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return 2
     style = Style(sys.stdout.isatty() and not args.no_color)
     if args.show:
-        for e in read_events(path):
-            if e.get("decision_id") == args.show:
-                if args.json:
-                    print(json.dumps(e, indent=2))
-                    return 0
-                e = printable(e)  # logged values may hold newlines and terminal escapes
-                word = style.good("ALLOW") if e.get("decision") else style.bad("DENY")
-                print(f"{word} {e.get('subject')} {e.get('action')} {e.get('resource')}: "
-                      f"{e.get('reason')}")
-                print(f"  decision {e.get('decision_id')} at {e.get('time')}, revision "
-                      f"{e.get('revision')}{', from the cache' if e.get('cached') else ''}, "
-                      f"{e.get('latency_us')} µs")
-                print("  request: " + json.dumps(e.get("request"), sort_keys=True))
-                for line in format_explanation(e.get("explanation") or {}, style):
-                    print(line)
-                return 0
-        print(f"siamese: no decision {args.show} in {path}", file=sys.stderr)
-        return 1
+        found = find_event(path, args.show)  # newest first: a recent decision is found soon
+        if found is None:
+            print(f"siamese: no decision {args.show} in {path}", file=sys.stderr)
+            return 1
+        if args.json:
+            print(json.dumps(found, indent=2))
+            return 0
+        e = printable(found)  # logged values may hold newlines and terminal escapes
+        word = style.good("ALLOW") if e.get("decision") else style.bad("DENY")
+        print(f"{word} {e.get('subject')} {e.get('action')} {e.get('resource')}: "
+              f"{e.get('reason')}")
+        print(f"  decision {e.get('decision_id')} at {e.get('time')}, revision "
+              f"{e.get('revision')}{', from the cache' if e.get('cached') else ''}, "
+              f"{e.get('latency_us')} µs")
+        print("  request: " + json.dumps(e.get("request"), sort_keys=True))
+        for line in format_explanation(e.get("explanation") or {}, style):
+            print(line)
+        return 0
     decision = None if args.decision is None else args.decision == "allow"
     flt = Filter(
         subject=args.subject, action=args.action, resource=args.resource, decision=decision,

@@ -362,6 +362,10 @@ class Settings:
         "address), `on` (off loopback it needs `SIAMESE_ADMIN_KEYS`) or `off`; with admin keys "
         "set, every console page asks for one", "console",
     )
+    revision_archive: str | None = option(
+        None, _str, "directory where every revision that serves is kept, to replay against "
+        "later (off when unset)", "console",
+    )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:

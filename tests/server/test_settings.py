@@ -66,6 +66,7 @@ def test_every_variable_parses() -> None:
         "SIAMESE_ADMIN_KEYS": "root-key, ops-key",
         "SIAMESE_QUERY_ALLOW": "member_of, allow",
         "SIAMESE_CONSOLE": "ON",
+        "SIAMESE_REVISION_ARCHIVE": "/var/lib/siamese/revisions",
     }
     # the test covers every variable (the public key below: it excludes a JWKS file)
     assert {o.env for o in OPTIONS} == {*env, "SIAMESE_JWT_PUBLIC_KEY"}
@@ -100,6 +101,8 @@ def test_every_variable_parses() -> None:
     assert s.builtins == "mycompany.pip:BUILTINS"
     assert s.admin_keys == ("root-key", "ops-key") and s.query_allow == ("member_of", "allow")
     assert s.console == "on" and s.console_enabled
+    assert s.revision_archive == "/var/lib/siamese/revisions"
+    assert Settings().revision_archive is None
 
 
 @pytest.mark.parametrize(

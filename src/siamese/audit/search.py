@@ -1,10 +1,13 @@
-"""Reading the decision log back: every file of it (rotated ones too), filtered."""
+"""Reading the decision log back: every file of it (rotated ones too), filtered; oldest
+first (``siamese audit``) or newest first, a page at a time (the console)."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +15,22 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Filter", "log_files", "parse_time", "printable", "read_events"]
+__all__ = [
+    "Filter",
+    "SearchPage",
+    "find_event",
+    "log_files",
+    "parse_time",
+    "printable",
+    "read_events",
+    "read_events_newest_first",
+    "search_page",
+]
+
+# A line longer than this is no event the server writes (an event holds about 64 KiB at
+# most): reading backwards, it is skipped rather than gathered in memory.
+MAX_LINE_BYTES = 1 << 20
+_BLOCK = 1 << 16
 
 # what a terminal acts on rather than shows: C0 and C1 controls (newlines, ESC starting an
 # ANSI sequence), DEL, line and paragraph separators, and the bidi controls that reorder text
@@ -53,20 +71,139 @@ def log_files(path: str | Path) -> list[Path]:
     return out
 
 
+def _event(line: bytes) -> dict[str, Any] | None:
+    """The event of one line, or None for a blank, torn or malformed one."""
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
 def read_events(path: str | Path) -> Iterator[dict[str, Any]]:
     """Every well-formed event of the log, oldest first (a torn last line is skipped)."""
     for f in log_files(path):
         with open(f, "rb") as fh:
             for line in fh:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    event = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(event, dict):
+                event = _event(line)
+                if event is not None:
                     yield event
+
+
+def _lines_backwards(fh: Any) -> Iterator[bytes]:
+    """The lines of an open binary file, last first, read in blocks from its end as it is
+    now (a line appended meanwhile is not read). A line over MAX_LINE_BYTES is skipped."""
+    pos = fh.seek(0, os.SEEK_END)
+    rest = b""  # the end of a line whose start is in a block not read yet
+    skipping = False  # in a line too long to keep
+    while pos > 0:
+        n = min(_BLOCK, pos)
+        pos -= n
+        fh.seek(pos)
+        block = fh.read(n)
+        cut = block.find(b"\n")
+        if cut < 0:  # the whole block is inside one line
+            if not skipping:
+                rest = block + rest
+                if len(rest) > MAX_LINE_BYTES:
+                    rest, skipping = b"", True
+            continue
+        tail = block[cut + 1:] + rest
+        lines = tail.split(b"\n")
+        if skipping:
+            lines.pop()  # the end of the line too long to keep
+            skipping = False
+        yield from reversed(lines)
+        rest = block[:cut]
+    if not skipping:
+        yield rest
+
+
+def read_events_newest_first(path: str | Path) -> Generator[dict[str, Any], None, None]:
+    """Every well-formed event of the log, newest first: the live file, then the rotated
+    ones, each read backwards. Reading stops where the caller stops, and holds no more than a
+    block and the current line."""
+    for f in reversed(log_files(path)):
+        try:
+            with open(f, "rb") as fh:
+                for line in _lines_backwards(fh):
+                    event = _event(line)
+                    if event is not None:
+                        yield event
+        except FileNotFoundError:  # rotated away (the oldest backup deleted) since listed
+            continue
+
+
+def find_event(path: str | Path, decision_id: str) -> dict[str, Any] | None:
+    """The event of one decision, looked for newest first (a recent decision is found
+    after reading little of a large log), or None."""
+    events = read_events_newest_first(path)
+    try:
+        for e in events:
+            if e.get("decision_id") == decision_id:
+                return e
+        return None
+    finally:
+        events.close()
+
+
+@dataclass
+class SearchPage:
+    """One page of a search, newest first: its events, whether matching events newer and
+    older than it exist, and whether the decision the page was asked relative to is still
+    in the log (``found``: when it was rotated away, the page is empty)."""
+
+    events: list[dict[str, Any]]
+    newer: bool
+    older: bool
+    found: bool = True
+
+
+def search_page(
+    path: str | Path,
+    match: Callable[[dict[str, Any]], bool],
+    size: int,
+    *,
+    before: str | None = None,
+    after: str | None = None,
+) -> SearchPage:
+    """A page of at most ``size`` matching events, newest first: the newest ones, or those
+    just older than the decision ``before``, or just newer than the decision ``after`` (a
+    decision id is a cursor that stays put as the log grows and rotates, where a page
+    number would shift). The log is read once, newest first, no further than the page
+    needs; at most ``size + 1`` events are held."""
+    events = read_events_newest_first(path)
+    try:
+        if after is not None:
+            window: deque[dict[str, Any]] = deque(maxlen=size)
+            newer = 0
+            for e in events:
+                if e.get("decision_id") == after:
+                    return SearchPage(list(window), newer > size, True)
+                if match(e):
+                    window.append(e)
+                    newer += 1
+            return SearchPage([], False, False, found=False)
+        has_newer = False
+        if before is not None:
+            for e in events:
+                if e.get("decision_id") == before:
+                    break
+                has_newer = has_newer or match(e)
+            else:
+                return SearchPage([], False, False, found=False)
+        out: list[dict[str, Any]] = []
+        for e in events:
+            if match(e):
+                if len(out) == size:
+                    return SearchPage(out, has_newer, True)
+                out.append(e)
+        return SearchPage(out, has_newer, False)
+    finally:
+        events.close()
 
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -115,7 +252,7 @@ class Filter:
             return False
         if self.decision is not None and e.get("decision") is not self.decision:
             return False
-        if self.rule is not None and self.rule not in (e.get("rule_ids") or []) and \
+        if self.rule is not None and self.rule not in _rules(e) and \
                 self.rule not in _why_rules(e):
             return False
         if self.revision is not None and not str(e.get("revision", "")).startswith(self.revision):
@@ -129,6 +266,17 @@ class Filter:
         return True
 
 
-def _why_rules(e: dict[str, Any]) -> list[str]:
-    expl = e.get("explanation") or {}
-    return [w.get("rule", "") for w in expl.get("why_not", []) if isinstance(w, dict)]
+# A line of the log that is JSON but not the shape the server writes (edited by hand, or
+# by another program) matches no rule rather than failing the search.
+
+
+def _rules(e: dict[str, Any]) -> list[Any]:
+    rules = e.get("rule_ids")
+    return rules if isinstance(rules, list) else []
+
+
+def _why_rules(e: dict[str, Any]) -> list[Any]:
+    expl = e.get("explanation")
+    why = expl.get("why_not") if isinstance(expl, dict) else None
+    return [w.get("rule", "") for w in why if isinstance(w, dict)] if isinstance(why, list) \
+        else []

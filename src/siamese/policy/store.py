@@ -26,6 +26,9 @@ HISTORY = 100  # reload attempts remembered for the console, newest last
 
 # a gate returns None to let a new set serve, or the reason it may not
 Gate = Callable[[PolicySet], "str | None"]
+# told of each set about to serve, in the build's thread (see PolicyStore); what it
+# returns is not read
+Keeper = Callable[[PolicySet], object]
 
 
 @dataclass(frozen=True)
@@ -55,12 +58,20 @@ class PolicyStore:
         builtins: dict[str, Builtin] | None = None,
         tabling: bool = True,
         gate: Gate | None = None,
+        before_serving: Keeper | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``before_serving(set)`` is called with each set that passed the gate, in the
+        thread that built it (a reload's worker thread, so that its file writes never
+        block the event loop) and before it is swapped in (so that whatever it keeps, such
+        as an archive of revisions, has the set before any decision is made with it). It is
+        also called for a rebuild of the revision already serving. Its failure is logged
+        and does not keep the set from serving."""
         self.root = str(root)
         self.builtins = builtins
         self.tabling = tabling
         self.gate = gate
+        self.before_serving = before_serving
         self.clock = clock
         self.current: PolicySet | None = None
         self.last_error: str | None = None
@@ -90,6 +101,11 @@ class PolicyStore:
                 raise EngineError(
                     f"policy tests failed, not serving revision {ps.revision}: {reason}"
                 )
+        if self.before_serving is not None:
+            try:
+                self.before_serving(ps)
+            except Exception:
+                log.exception("revision %s serves, but keeping it failed", ps.revision)
         return ps
 
     def load_sync(self) -> ReloadResult:

@@ -28,6 +28,7 @@ from ..decision.redact import DEFAULT_REDACT, Redactor
 from ..decision.service import DecisionService
 from ..engine import Builtin
 from ..pip import HttpData, OperatorBuiltinError, load_operator_builtins
+from ..policy.archive import RevisionArchive
 from ..policy.store import PolicyStore, ReloadResult
 from ..policy.watcher import PolicyWatcher
 from ..settings import Settings
@@ -222,11 +223,15 @@ def build_app(settings: Settings, audit: AuditFn | None = None) -> Starlette:
             settings.timeout_ms,
         )
     builtins, http = external_builtins(settings)
-    # SIAMESE_RELOAD_REQUIRE_TESTS: a set serves only if its *.test.yaml tests pass
+    # SIAMESE_RELOAD_REQUIRE_TESTS: a set serves only if its *.test.yaml tests pass;
+    # SIAMESE_REVISION_ARCHIVE: each set that serves is kept on disk, written in the reload's
+    # worker thread before it serves (see PolicyStore's before_serving)
+    archive = RevisionArchive(settings.revision_archive) if settings.revision_archive else None
     store = PolicyStore(
         settings.policy_dir,
         builtins=builtins,
         gate=policytest.gate if settings.reload_require_tests else None,
+        before_serving=archive.keep if archive is not None else None,
     )
     first = store.load_sync()
     if not first.ok:
