@@ -154,13 +154,13 @@ class _Secured:
 
 def console_routes(ctx: Context) -> list[BaseRoute]:
     """The ``/console`` mount: every page of the console and its static files."""
-    from . import policies
+    from . import live, policies
 
     console = Console(ctx)
     routes: list[BaseRoute] = [
         Mount("/static", StaticFiles(packages=[("siamese.console", "static")]), name="static"),
     ]
-    for module in (policies,):
+    for module in (policies, live):
         routes.extend(module.routes(console))
     return [Mount("/console", app=_Secured(_router(routes)), name="console")]
 

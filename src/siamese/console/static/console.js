@@ -157,10 +157,12 @@ window.SiameseConsole = (() => {
     if (page) cleanup = page(body, { request, go, showProblem }) || null;
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", setup);
-  } else {
+  // Deferred scripts run while the document is "interactive", before DOMContentLoaded: a
+  // page's own script (loaded after this one) has registered itself only by then.
+  if (document.readyState === "complete") {
     queueMicrotask(setup);
+  } else {
+    document.addEventListener("DOMContentLoaded", setup);
   }
   return { pages, request, go, getKey, showProblem };
 })();
