@@ -51,6 +51,7 @@ def test_the_live_view_follows_decisions(page: Any, served: Served) -> None:
     expect(page.locator("#live-decided")).to_have_text("4")
     expect(page.locator("#live-denied")).to_have_text("3")
     expect(page.locator("#live-deny-share")).to_have_text("75.0%")
+    expect(page.locator("#live-sampled")).to_have_text("3")
     top = page.locator("#live-top-denied li")
     expect(top).to_have_count(2)
     expect(top.nth(0)).to_have_text("suspended-account 2")  # shown as "× 2" by the CSS
@@ -181,33 +182,42 @@ def test_polling_is_bounded_slows_down_and_stops(page: Any, keyed: Served) -> No
     page.clock.run_for(1)
     assert calls() == 3
     expect(rows).to_have_count(3)
+    decide(url, "alice", "read", "runbook")
     page.clock.run_for(5_000)
     hidden(False)  # 20 s since the last look: at once
     page.clock.run_for(0)
     assert calls() == 4
-    # errors back off: 4 s, then 8 s
+    expect(rows).to_have_count(4)
+    # errors back off: 4 s, then 8 s, then 16 s (the status says when it tries again)
     page.route("**/console/live/data*", lambda route: route.fulfill(
         status=429, content_type="application/json",
         body='{"error": {"status": 429, "message": "slow down"}}'))
+    status = page.locator("#live-status")
     page.clock.run_for(2_000)
     assert calls() == 5
-    expect(page.locator("#live-status")).to_contain_text("429")
+    expect(status).to_contain_text("429): trying again in 4 s")
     page.clock.run_for(3_999)
     assert calls() == 5
     page.clock.run_for(1)
     assert calls() == 6
+    expect(status).to_contain_text("trying again in 8 s")
     page.clock.run_for(7_999)
     assert calls() == 6
     page.clock.run_for(1)
     assert calls() == 7
+    expect(status).to_contain_text("trying again in 16 s")
     page.unroute("**/console/live/data*")
-    decide(url, "alice", "read", "runbook")
-    page.clock.run_for(16_000)  # the back-off is 16 s now; then back to every 2 s
+    decide(url, "alice", "write", "runbook")
+    page.clock.run_for(15_999)
+    assert calls() == 7
+    page.clock.run_for(1)
     assert calls() == 8
-    expect(rows).to_have_count(4)
-    expect(page.locator("#live-status")).to_have_text("")
+    expect(rows).to_have_count(5)  # then back to every 2 s
+    expect(status).to_have_text("")
+    decide(url, "nobody", "write", "runbook")
     page.clock.run_for(2_000)
     assert calls() == 9
+    expect(rows).to_have_count(6)
     # swapped away: no more requests, however long
     page.locator("nav a", has_text="Policies").click()
     expect(page.locator("h1")).to_have_text("Policies")

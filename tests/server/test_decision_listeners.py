@@ -1,13 +1,17 @@
 """Decision listeners: told of every answered decision (the one answered, after the audit
-callable), never able to change or stop an answer; none unless the console is on."""
+callable), never able to change or stop an answer; none unless the console is on. And the
+console's live feed read while many decisions are answered at once."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
 from siamese.console.feed import DecisionFeed
 from siamese.decision.models import Decision
@@ -87,3 +91,59 @@ def test_no_listener_without_the_console(tmp_path: Path) -> None:
     assert context(public.app).listeners == []
     on = context(build(tmp_path / "on").app).listeners  # auto on the loopback: on
     assert len(on) == 1 and isinstance(getattr(on[0], "__self__", None), DecisionFeed)
+
+
+async def test_decisions_answered_at_once_are_numbered_once(tmp_path: Path) -> None:
+    """Many decisions answered concurrently while the feed is read: each poll returns the
+    decisions numbered after the one it gave, contiguous and newest first; no number comes
+    twice, and every decision is either seen or counted as missed (none lost)."""
+    h = build(tmp_path, cache=False)
+    answered: set[str] = set()
+    seen: dict[int, str] = {}
+    missed = 0
+
+    async with LifespanManager(h.app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=h.app), base_url="http://127.0.0.1"
+    ) as c:
+        async def decide(i: int) -> None:
+            # four at a time, then the last 300 all at once: more than the feed keeps
+            for _ in range(min(i, 300) // 4):
+                await asyncio.sleep(0)
+            who = ("alice", "mallory", "bob", "carol")[i % 4]
+            r = await c.post("/access/v1/evaluation", json=body(who, "write", "doc1"))
+            assert r.status_code == 200
+            answered.add(r.json()["context"]["decision_id"])
+
+        async def follow(stop: asyncio.Event) -> None:
+            nonlocal missed
+            after = 0
+            while True:
+                last = stop.is_set()
+                r = await c.get("/console/live/data", params={"after": after})
+                assert r.status_code == 200
+                data = r.json()
+                seqs = [d["seq"] for d in data["decisions"]]
+                assert seqs == list(range(data["seq"], after + data["missed"], -1))
+                for d in data["decisions"]:
+                    assert d["seq"] not in seen
+                    seen[d["seq"]] = d["decision_id"]
+                missed += data["missed"]
+                after = data["seq"]
+                if last:
+                    return
+                await asyncio.sleep(0)  # let the deciding tasks run: no waiting
+
+        stop = asyncio.Event()
+        follower = asyncio.create_task(follow(stop))
+        await asyncio.gather(*(decide(i) for i in range(600)))
+        stop.set()
+        await follower
+        final = (await c.get("/console/live/data")).json()
+
+    assert len(answered) == 600 and final["seq"] == 600
+    assert len(seen) + missed == 600  # none lost: seen, or said to be missed
+    assert len(seen) > 200 and missed > 0  # it kept up, then fell behind the burst
+    assert len(set(seen.values())) == len(seen) and set(seen.values()) <= answered
+    assert [d["seq"] for d in final["decisions"]] == list(range(600, 400, -1))
+    assert all(seen[d["seq"]] == d["decision_id"] for d in final["decisions"])
+    assert final["missed"] == 400

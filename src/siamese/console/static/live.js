@@ -69,8 +69,7 @@
         data.deny_share === null ? "–" : (data.deny_share * 100).toFixed(1) + "%");
       text("live-decided", String(data.decided));
       text("live-denied", String(data.denied));
-      text("live-sampled", "Counted over the " + data.sampled +
-        " denials of the last minute among the decisions kept.");
+      text("live-sampled", String(data.sampled));
       const list = body.querySelector("#live-top-denied");
       const items = data.top_denied.map((d) => {
         const li = document.createElement("li");
@@ -124,8 +123,8 @@
     }
 
     function delay() {
-      const wait = document.hidden ? HIDDEN_MS :
-        failures ? Math.min(MAX_BACKOFF_MS, every * 2 ** failures) : every;
+      let wait = document.hidden ? HIDDEN_MS : every;
+      if (failures) wait = Math.max(wait, Math.min(MAX_BACKOFF_MS, every * 2 ** failures));
       return Math.max(0, last + wait - Date.now());
     }
 
@@ -161,7 +160,9 @@
       } catch (e) {
         if (stopped) return;
         failures += 1;
-        text("live-status", "Cannot follow the decisions (" + e.message + "): trying again.");
+        const wait = Math.min(MAX_BACKOFF_MS, every * 2 ** failures) / 1000;
+        text("live-status", "Cannot follow the decisions (" + e.message + "): trying again " +
+          "in " + wait + " s.");
       } finally {
         inflight = null;
         schedule();
