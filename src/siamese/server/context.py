@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -19,11 +20,18 @@ from .limits import RateLimiter, parse_json
 from .metrics import Metrics
 from .responses import ApiError
 
-__all__ = ["AuditFn", "Context", "Service", "no_audit", "unaudited"]
+log = logging.getLogger("siamese.server")
+
+__all__ = ["AuditFn", "Context", "DecisionListener", "Service", "no_audit", "unaudited"]
 
 # Called with every answered decision. It may return an awaitable that resolves to whether
 # the decision was recorded; a decision that was not is answered as a deny.
 AuditFn = Callable[[Decision], "Awaitable[bool] | None"]
+
+# Told of every answered decision, after the audit callable and the metrics (the console's
+# live view keeps the last ones). It runs on the answer's path: it must be cheap and must not
+# block; one that raises is logged once and skipped, and never changes the answer.
+DecisionListener = Callable[[Decision], None]
 
 UNAUDITED = "denied: the decision could not be written to the audit log"
 
@@ -78,6 +86,11 @@ class Context:
     admins: CallerAuth | None = None  # SIAMESE_ADMIN_KEYS; None: the admin endpoints are off
     # finds a request's secrets (SIAMESE_AUDIT_REDACT), to keep them out of the answers too
     redact: Redactor = field(default_factory=Redactor)
+    # told of every answered decision (none by default: then the answer's path is unchanged)
+    listeners: list[DecisionListener] = field(default_factory=list)
+    listener_errors: int = 0  # calls of a listener that raised
+    _failed_listeners: set[DecisionListener] = field(default_factory=set, init=False,
+                                                     repr=False)
 
     def endpoint(
         self, name: str, handler: Handler, error_body: ErrorBody = authzen_error
@@ -190,11 +203,27 @@ class Context:
 
     async def answered(self, decision: Decision, endpoint: str) -> Decision:
         """Every decision goes to the audit callable before it is answered, then to the
-        metrics. The decision to answer with is returned: a deny instead when the audit
-        callable says it could not record it. One that raises stops the answer (the caller
-        gets an error, never an allow)."""
+        metrics and the listeners. The decision to answer with is returned: a deny instead
+        when the audit callable says it could not record it. An audit callable that raises
+        stops the answer (the caller gets an error, never an allow); a listener that raises
+        does not."""
         pending = self.audit(decision)
         if pending is not None and not await pending:
             decision = unaudited(decision)
         self.metrics.decided(endpoint, decision.outcome.allowed, decision.latency_us)
+        listeners = self.listeners
+        if listeners:
+            for listener in listeners:
+                try:
+                    listener(decision)
+                except Exception:
+                    self._listener_failed(listener)
         return decision
+
+    def _listener_failed(self, listener: DecisionListener) -> None:
+        """Count a listener's failure; log its first (an exception being handled)."""
+        self.listener_errors += 1
+        if listener not in self._failed_listeners:
+            self._failed_listeners.add(listener)
+            log.exception("decision listener %r failed; the answer stands (its later "
+                          "failures are counted, not logged)", listener)
