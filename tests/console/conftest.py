@@ -38,8 +38,11 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module. Not for the session: Playwright's sync API keeps its
+    event loop marked running on this thread until it stops, and an async test run after it
+    (pytest-asyncio's, anywhere in the suite) could not start its own loop."""
     path = chromium_path()
     from playwright.sync_api import sync_playwright
 
