@@ -333,3 +333,30 @@ def test_one_replay_at_a_time(tmp_path: Path) -> None:
     assert second.status_code == 409 and "another replay is running" in second.text
     assert first.status_code == 200 and "1 of 1 decision would change" in first.text
     assert third.status_code == 200  # free again once the first has ended
+
+
+@pytest.mark.parametrize("with_key", [False, True])
+def test_the_playground_sends_its_edit_to_the_impact_view(
+    page: Any, tmp_path: Path, with_key: bool
+) -> None:
+    """The playground's Impact button posts the edited text to /console/impact: a plain form
+    post without an admin key, the console's fetch with the key in its header with one."""
+    key = "impact-admin-key-0123456789"
+    for served in serve(tmp_path, {"SIAMESE_ADMIN_KEYS": key} if with_key else {}):
+        ids = [decide(served.url, *r) for r in [*OTHERS[:2], *OWNER_ONLY]]
+        events = logged(served.audit_log, ids)
+        expected = [i for i in reversed(ids)
+                    if events[i]["rule_ids"][:1] == ["owner-full-access"]]
+        page.goto(served.url + "/console/playground")
+        if with_key:
+            page.fill("#admin-key", key)
+            page.click("#key-form button")
+        area = page.locator("fieldset.file", has=page.locator('input[value="access.rules"]')) \
+            .locator("textarea")
+        area.fill(without_owner_rule(area.input_value()))
+        page.click("#pg-impact")
+        page.wait_for_selector("#impact-result")
+        assert changed(page) == expected
+        assert page.url.endswith("/console/impact") or with_key  # fetch keeps the address
+        # nothing was saved: the file on disk still holds the rule
+        assert "owner-full-access" in (served.policies / "access.rules").read_text()

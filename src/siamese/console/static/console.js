@@ -102,11 +102,15 @@ window.SiameseConsole = (() => {
       return;
     }
     if (!getKey() && !form.hasAttribute("data-fetch")) return; // the browser sends it
-    const action = consoleUrl(form.action);
+    // a submit button may send the form elsewhere (formaction, formmethod)
+    const by = ev.submitter;
+    const own = (name) => (by && by.hasAttribute(name) ? by.getAttribute(name) : null);
+    const action = consoleUrl(own("formaction") ? by.formAction : form.action);
     if (!action) return;
     ev.preventDefault();
-    const data = new URLSearchParams(new FormData(form, ev.submitter));
-    if ((form.getAttribute("method") || "get").toUpperCase() === "GET") {
+    const data = new URLSearchParams(new FormData(form, by));
+    const method = own("formmethod") || form.getAttribute("method") || "get";
+    if (method.toUpperCase() === "GET") {
       action.search = data.toString();
       go(action.href, { method: "GET" }, true);
     } else {
