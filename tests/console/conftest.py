@@ -94,12 +94,24 @@ def served(tmp_path: Path) -> Iterator[Served]:
     yield from serve(tmp_path)
 
 
-def screenshot(page: Any, name: str) -> Path:
-    """A full-page screenshot under tests/console/screenshots/; its path is printed."""
+# the screenshots the README shows, one a page: ``SIAMESE_UPDATE_SCREENSHOTS=1 make test``
+# copies them to docs/console/ as the tests make them
+DOCS = REPO / "docs" / "console"
+README_SHOTS = frozenset({"policies-reload-error", "playground-allow", "decision-allow",
+                          "impact", "live"})
+
+
+def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
+    """A screenshot under tests/console/screenshots/ (the whole page unless ``full_page``
+    is false); its path is printed. One of README_SHOTS is also copied to docs/console/
+    when SIAMESE_UPDATE_SCREENSHOTS is set."""
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     print(f"screenshot: {path}")
+    if name in README_SHOTS and os.environ.get("SIAMESE_UPDATE_SCREENSHOTS"):
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, DOCS / path.name)
     return path
 
 

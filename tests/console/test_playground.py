@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.console.conftest import SCREENSHOTS, Served, serve
+from tests.console.conftest import Served, screenshot, serve
 from tests.e2e.helpers import wait_for
 
 PAGE = "/console/playground"
@@ -26,14 +26,10 @@ def view(page: Any, name: str, whole_form: bool = False) -> Path:
     to, and the editor below it (the whole page is as long as every file of the set); with
     ``whole_form``, a taller window from the top of the page, request form included. Its
     path is printed."""
-    SCREENSHOTS.mkdir(exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
     if whole_form:
         page.set_viewport_size({"width": 1280, "height": 1300})
         page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(path))
-    print(f"screenshot: {path}")
-    return path
+    return screenshot(page, name, full_page=False)
 
 
 def area(page: Any, path: str) -> Any:

@@ -1,21 +1,17 @@
 """A new user's tour: ``siamese serve policies`` on the shipped policies/ themselves (what
-``make run`` serves), then every console page in chromium. Its screenshots are the README's:
-``SIAMESE_UPDATE_SCREENSHOTS=1 make test`` copies them to docs/console/."""
+``make run`` serves), then every console page in chromium, through its navigation."""
 
 from __future__ import annotations
 
-import os
-import shutil
+import re
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.console.conftest import REPO, screenshot
+from tests.console.conftest import DOCS, README_SHOTS, REPO, screenshot
 from tests.e2e.helpers import serving, wait_for
-
-DOCS = REPO / "docs" / "console"
 
 REQUESTS = [  # (subject, action, resource): allows and denies of the shipped policies
     ("alice", "read", "runbook"),
@@ -23,12 +19,6 @@ REQUESTS = [  # (subject, action, resource): allows and denies of the shipped po
     ("mallory", "delete", "runbook"),
     ("grace", "share", "payroll"),
 ]
-
-
-def _keep(shot: Path) -> None:
-    if os.environ.get("SIAMESE_UPDATE_SCREENSHOTS"):
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, DOCS / shot.name)
 
 
 @pytest.fixture
@@ -51,20 +41,42 @@ def test_every_page_works_on_the_shipped_policies(page: Any, shipped: Any) -> No
 
     page.goto(url + "/console")
     page.wait_for_selector("#revision")
-    _keep(screenshot(page, "tour-policies"))
+    assert page.locator("#rule-owner-full-access").count() == 1
+    screenshot(page, "tour-policies")
 
     page.click("nav >> text=Playground")
-    page.wait_for_selector("textarea[name=text]")
-    _keep(screenshot(page, "tour-playground"))
+    page.click("button[value=decide]")  # the form's first request: alice reads the runbook
+    page.wait_for_selector("#result")
+    assert "allow" in page.locator("#result h2").inner_text()
+    assert page.locator("#result .tree[data-kind=allow]").count() == 1
+    screenshot(page, "tour-playground", full_page=False)
 
     page.click("nav >> text=Decisions")
-    page.wait_for_selector("text=alice")
-    _keep(screenshot(page, "tour-decisions"))
+    rows = page.locator("table tbody tr")
+    rows.first.wait_for()
+    assert rows.count() == len(REQUESTS)
+    page.click("table tbody tr:has-text('mallory') a")
+    page.wait_for_selector(".tree[data-kind]")
+    screenshot(page, "tour-decisions")
 
     page.click("nav >> text=Impact")
-    page.wait_for_selector("form")
-    _keep(screenshot(page, "tour-impact"))
+    page.click("#impact-text button[type=submit]")  # the serving text: nothing changes
+    page.wait_for_selector("#impact-result")
+    assert page.locator("#impact-result").inner_text() == \
+        f"0 of {len(REQUESTS)} decisions would change"
+    screenshot(page, "tour-impact")
 
     page.click("nav >> text=Live")
-    page.wait_for_selector("main h1")
-    _keep(screenshot(page, "tour-live"))
+    live = page.locator("table tbody tr")
+    live.first.wait_for()
+    assert live.count() == len(REQUESTS)
+    screenshot(page, "tour-live")
+
+
+def test_the_readme_shows_one_screenshot_a_page_made_by_these_tests() -> None:
+    readme = (REPO / "README.md").read_text()
+    shown = set(re.findall(r"\]\(docs/console/([a-z-]+)\.png\)", readme))
+    assert shown == README_SHOTS
+    for name in shown:
+        data = (DOCS / f"{name}.png").read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n"), name
