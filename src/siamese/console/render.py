@@ -57,7 +57,9 @@ def as_json(value: Any) -> str:
         return repr(value)
 
 
-def _proof_rows(nodes: list[Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+def _rows(nodes: list[Any], below: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """A tree's nodes in document order as ``open``/``leaf``/``close`` rows, walked with a
+    stack of its own; ``below`` names the key of a node's children."""
     stack: list[tuple[bool, Any]] = [(False, n) for n in reversed(nodes)]
     while stack:
         closing, node = stack.pop()
@@ -66,31 +68,13 @@ def _proof_rows(nodes: list[Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
             continue
         if not isinstance(node, dict):
             continue
-        children = node.get("children") or []
+        children = node.get(below) or []
         if isinstance(children, list) and children:
             yield "open", node
             stack.append((True, None))
             stack.extend((False, c) for c in reversed(children))
         else:
             yield "leaf", node
-
-
-def _why_rows(whys: list[Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    stack: list[tuple[bool, Any]] = [(False, w) for w in reversed(whys)]
-    while stack:
-        closing, why = stack.pop()
-        if closing:
-            yield "close", {}
-            continue
-        if not isinstance(why, dict):
-            continue
-        because = why.get("because") or []
-        if isinstance(because, list) and because:
-            yield "open", why
-            stack.append((True, None))
-            stack.extend((False, b) for b in reversed(because))
-        else:
-            yield "leaf", why
 
 
 def explanation_rows(explanation: Any) -> tuple[str, list[tuple[str, Mapping[str, Any]]]]:
@@ -101,10 +85,10 @@ def explanation_rows(explanation: Any) -> tuple[str, list[tuple[str, Mapping[str
     kind = str(explanation.get("kind", "none"))
     if kind in ("allow", "deny"):
         proof = explanation.get("proof") or []
-        return kind, list(_proof_rows(proof if isinstance(proof, list) else []))
+        return kind, list(_rows(proof if isinstance(proof, list) else [], "children"))
     if kind == "default-deny":
         why = explanation.get("why_not") or []
-        return kind, list(_why_rows(why if isinstance(why, list) else []))
+        return kind, list(_rows(why if isinstance(why, list) else [], "because"))
     return kind, []
 
 
