@@ -67,7 +67,16 @@ from .program import Predicate, Program
 from .proof import MAX_PROOF_DEPTH, QUERY_PROOF_DEPTH, ProofNode, WhyNot
 from .render import Style, proof_lines, why_not_lines
 from .syntax import parse_source, policy_kind
-from .terms import JsonMap, Struct, Var, format_term, from_json, resolve, to_json
+from .terms import (
+    JsonMap,
+    Struct,
+    Var,
+    format_term,
+    from_json,
+    resolve,
+    same_value,
+    to_json,
+)
 from .textsyntax import parse_goals
 
 __all__ = [
@@ -120,6 +129,7 @@ __all__ = [
     "proof_lines",
     "resolve",
     "response_headers",
+    "same_value",
     "solution_key",
     "to_json",
     "why_not_lines",
