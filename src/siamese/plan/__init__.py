@@ -15,6 +15,8 @@ SQLAlchemy ``WHERE`` clause.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,11 +73,18 @@ def _explained(rules: list[RuleBranches], effect: str) -> tuple[Condition, list[
     return simplify(b for c in conditions for b in c), out
 
 
-def plan_resources(policy: Any, request: PlanRequest, limits: Limits | None = None) -> Plan:
+def plan_resources(
+    policy: Any,
+    request: PlanRequest,
+    limits: Limits | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> Plan:
     """The plan of ``request`` under ``policy`` (anything with ``.program`` and
-    ``.revision``: a loaded policy set). Raises :class:`PlanError` naming the rule and the
-    reason, or the limit exceeded; never answers a partial filter."""
-    planner = Planner(policy.program, request.input, limits or Limits())
+    ``.revision``: a loaded policy set), within ``limits`` (its time by ``clock``). Raises
+    :class:`PlanError` naming the rule and the reason, or the limit exceeded; never answers
+    a partial filter."""
+    planner = Planner(policy.program, request.input, limits or Limits(), clock)
     args = (request.subject, request.action, ID)
     try:
         deny, deny_why = _explained(planner.plan("deny", args), "deny")

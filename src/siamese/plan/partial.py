@@ -160,11 +160,13 @@ class Planner:
 
     # -- limits ------------------------------------------------------------------------------
 
-    def _tick(self) -> None:
+    def _tick(self, now: bool = False) -> None:
+        """Count a step; look at the clock every 64 steps, or ``now``."""
         self.steps += 1
         if self.steps > self.limits.max_steps:
             raise PlanError(f"plan stopped: limit exceeded (max_steps: {self.limits.max_steps})")
-        if self.deadline is not None and self.steps % 64 == 0 and self.clock() > self.deadline:
+        if self.deadline is not None and (now or self.steps % 64 == 0) \
+                and self.clock() > self.deadline:
             raise PlanError(
                 f"plan stopped: limit exceeded (timeout_ms: {self.limits.timeout_ms:g})"
             )
@@ -340,7 +342,7 @@ class Planner:
 
     def _query(self, goal: Goal, outputs: list[Var], where: str) -> list[list[Any]]:
         """Every answer of one goal: the values of ``outputs``."""
-        self._tick()
+        self._tick(now=True)
         try:
             goals = compile_query(self.program, [goal])
             q = Query(self.program, goals, limits=self._left(), input=self.known,
