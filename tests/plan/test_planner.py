@@ -118,6 +118,10 @@ allow(?u, write, ?d) :- head_of(?u, ?dept), input("resource.properties.departmen
     not input("resource.properties.locked", true).
 @id("public")
 allow(_, read, ?d) :- input("resource.properties.sensitivity", 0).
+@id("unlocked-share")
+allow(?u, share, ?d) :- input("resource.properties.locked", ?l), not ?l == true.
+@id("any-department")
+allow(?u, comment, ?d) :- input("resource.properties.department", ?x).
 @id("suspended")
 deny(?u, _, _) :- suspended(?u).
 @id("archived")
@@ -148,7 +152,7 @@ async def test_abac_with_deny_rules_and_negation_plans_exactly() -> None:
     rows = abac_rows(rng, 300)
     for user, dept in (("alice", "eng"), ("bob", "eng"), ("carol", "sales"),
                        ("mallory", "eng"), ("dave", "hr")):
-        for action in ("read", "write", "delete", "share"):
+        for action in ("read", "write", "delete", "share", "comment", "print"):
             await check(ps, request(user, action, {"department": dept}), rows)
 
 
@@ -158,6 +162,14 @@ async def test_conditions_on_properties_read_as_text() -> None:
     assert plan.text == ('(resource.attr.owner == "bob") and not '
                          '(resource.attr.archived == true)')
     assert plan_resources(policy(ABAC), request("mallory", "read")).kind == ALWAYS_DENIED
+    # a property read and never compared must still be there: input fails without it
+    comment = plan_resources(policy(ABAC), request("bob", "comment"))
+    assert comment.text == "has(resource.attr.department)"
+    assert comment.condition == {"expression": {"operator": "eq", "operands": [
+        {"variable": "request.resource.attr.department"},
+        {"variable": "request.resource.attr.department"}]}}
+    share = plan_resources(policy(ABAC), request("bob", "share"))
+    assert share.text == "has(resource.attr.locked) and not (resource.attr.locked == true)"
 
 
 # --- ReBAC: a tabled folder hierarchy ------------------------------------------------------
@@ -244,6 +256,10 @@ def test_always_allowed_and_always_denied() -> None:
      'chain(?d) :- input("resource.properties.next", ?d).\n'
      'chain(?d) :- input("resource.properties.up", ?u), chain(?u).',
      "chain/1 is recursive and reads the request"),
+    ('allow(_, read, ?d) :- input("resource.properties.tags", [a, b]).',
+     "a filter compares it with a single value"),
+    ('allow(_, read, ?d) :- input("resource.properties.n", ?n), 4 == ?n + 1.',
+     "built-in 'eq' is given the resource's id or a property"),
 ])
 def test_shapes_that_cannot_be_a_filter_are_refused_naming_the_rule(
     rule: str, message: str
@@ -254,6 +270,20 @@ def test_shapes_that_cannot_be_a_filter_are_refused_naming_the_rule(
     assert message in str(e.value)
     assert "p.rules:" in str(e.value)  # where: file:line:col
     assert "the-rule" in str(e.value) or "chain" in str(e.value)
+
+
+def test_an_asynchronous_built_in_is_not_called() -> None:
+    from siamese.engine import custom
+
+    async def remote(goal: Any, bindings: Any) -> Any:
+        raise AssertionError("a plan must not call it")
+        yield bindings  # an original-engine built-in is an async generator
+
+    ps = policy_set_from("<test>", [PolicyFile(
+        "p.rules", "rules", b'allow(_, read, ?d) :- remote(ok).\n')],
+        builtins={"remote": custom(remote)})
+    with pytest.raises(PlanError, match="reaches outside the server"):
+        plan_resources(ps, request("x", "read"))
 
 
 # --- limits -------------------------------------------------------------------------------

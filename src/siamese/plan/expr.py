@@ -24,6 +24,7 @@ __all__ = [
     "Cmp",
     "Condition",
     "Const",
+    "Has",
     "In",
     "Neg",
     "Unknown",
@@ -104,6 +105,15 @@ class In:
 
 
 @dataclass(frozen=True)
+class Has:
+    """The resource has this property (a policy read it with ``input``, which fails when it
+    is missing). Written as ``eq(x, x)``: false for a missing property, as every comparison
+    is; left out where another comparison of the property already says it."""
+
+    left: Unknown
+
+
+@dataclass(frozen=True)
 class Neg:
     """``not (condition)``: true when the condition is false, and also when a property it
     reads is missing (the engine's ``not`` of an ``input`` goal that fails)."""
@@ -111,7 +121,7 @@ class Neg:
     condition: frozenset[frozenset[Any]]
 
 
-Atom = Cmp | In | Neg
+Atom = Cmp | In | Has | Neg
 Branch = frozenset[Atom]
 Condition = frozenset[Branch]
 TRUE: Condition = frozenset({frozenset()})
@@ -163,7 +173,11 @@ def simplify_branch(atoms: Iterable[Atom]) -> Branch | None:
     comparisons decided where the unknown's value is known; None when they contradict."""
     members: dict[Unknown, frozenset[Const]] = {}
     rest: list[Atom] = []
+    present: set[Unknown] = set()
     for atom in atoms:
+        if isinstance(atom, Has):
+            present.add(atom.left)
+            continue
         if isinstance(atom, Neg):
             inner = simplify(atom.condition)
             if inner == TRUE:
@@ -209,11 +223,21 @@ def simplify_branch(atoms: Iterable[Atom]) -> Branch | None:
             kept.add(Cmp("eq", u, next(iter(values))))
         else:
             kept.add(In(u, values))
+    # a property compared (outside a negation) is present wherever the comparison holds
+    compared = set(members)
+    for atom in kept:
+        if isinstance(atom, Cmp):
+            compared.add(atom.left)
+            if isinstance(atom.right, Unknown):
+                compared.add(atom.right)
+    kept.update(Has(u) for u in present - compared)
     return frozenset(kept)
 
 
 def _decide(atom: Atom, value: Const) -> bool | None:
     """Whether an atom on one unknown holds when the unknown is ``value``."""
+    if isinstance(atom, Has):
+        return True
     if isinstance(atom, In):
         return value in atom.values
     if isinstance(atom, Cmp) and isinstance(atom.right, Const):
@@ -312,6 +336,9 @@ def _operand(x: Operand) -> dict[str, Any]:
 
 
 def _atom_cerbos(atom: Atom) -> dict[str, Any]:
+    if isinstance(atom, Has):
+        operands = [_operand(atom.left), _operand(atom.left)]
+        return {"expression": {"operator": "eq", "operands": operands}}
     if isinstance(atom, Cmp):
         operands = [_operand(atom.left), _operand(atom.right)]
         return {"expression": {"operator": atom.op, "operands": operands}}
@@ -350,6 +377,8 @@ def both(allow: Condition, deny: Condition) -> dict[str, Any]:
 
 
 def _atom_text(atom: Atom) -> str:
+    if isinstance(atom, Has):
+        return f"has({atom.left})"
     if isinstance(atom, Cmp):
         return f"{atom.left} {SYMBOL[atom.op]} {atom.right}"
     if isinstance(atom, In):

@@ -53,7 +53,7 @@ from ..engine import (
     resolve,
     same_value,
 )
-from .expr import ID, Atom, Cmp, Const, In, Neg, Unknown, attr, cmp
+from .expr import ID, Atom, Cmp, Const, Has, In, Neg, Unknown, attr, cmp
 
 __all__ = ["PlanError", "Planner", "RuleBranches"]
 
@@ -218,9 +218,11 @@ class Planner:
             if type(other) is Unknown:
                 return s, (*atoms, Cmp("eq", u, other))
             other = _deep(other, s)
-            if _has(other, Var) or _has(other, Unknown) or type(other) is Struct:
+            if _has(other, Var) or _has(other, Unknown) or (type(other) is not str and \
+                    type(other) not in (int, float, bool)):
                 raise PlanError(f"{where}: the resource's {u} is matched against "
-                                f"a compound term: this cannot be a filter condition")
+                                "a list, an object or a compound term: a filter compares "
+                                "it with a single value")
             return s, (*atoms, Cmp("eq", u, Const(other)))
         if type(a) is Struct and type(b) is Struct:
             if a.name != b.name or len(a.args) != len(b.args):
@@ -375,6 +377,9 @@ class Planner:
         if name == "input":
             yield from self._input(args, s, atoms, where)
             return
+        if self.program.builtins[name].is_async:
+            raise PlanError(f"{where}: built-in '{name}' reaches outside the server: a plan "
+                            "does not call it")
         if not any(_has(a, Unknown) for a in args):
             yield from self._ask(Goal(Struct(name, args)), name, args, s, atoms, where)
             return
@@ -422,6 +427,8 @@ class Planner:
             if not found:
                 return
             value = from_json(data)
+        if type(value) is Unknown and value is not ID:
+            atoms = (*atoms, Has(value))  # input fails when the property is missing
         got = self._unify(args[1], value, s, atoms, where)
         if got is not None:
             yield got
