@@ -57,7 +57,7 @@ from .expr import ID, Atom, Cmp, Const, Has, In, Neg, Unknown, attr, cmp
 
 __all__ = ["PlanError", "Planner", "RuleBranches"]
 
-Subst = dict[Var, Any]
+Subst = dict[Any, Any]  # a variable's value; an unknown's value in one branch
 
 _COMPARISONS = {"neq": "ne", "gt": "gt", "gte": "ge", "lt": "lt", "lte": "le"}
 _PROPERTIES = "resource.properties."
@@ -77,7 +77,8 @@ class RuleBranches:
 
 
 def _walk(t: Any, s: Subst) -> Any:
-    while type(t) is Var and t in s:
+    # an unknown that a branch has matched with a value is that value there
+    while (type(t) is Var or type(t) is Unknown) and t in s:
         t = s[t]
     return t
 
@@ -223,7 +224,9 @@ class Planner:
                 raise PlanError(f"{where}: the resource's {u} is matched against "
                                 "a list, an object or a compound term: a filter compares "
                                 "it with a single value")
-            return s, (*atoms, Cmp("eq", u, Const(other)))
+            # the branch goes on with the value: later goals are asked with it, not for
+            # every value the unknown could have
+            return {**s, u: other}, (*atoms, Cmp("eq", u, Const(other)))
         if type(a) is Struct and type(b) is Struct:
             if a.name != b.name or len(a.args) != len(b.args):
                 return None
@@ -269,7 +272,8 @@ class Planner:
             yield s, atoms
             return
         self._tick()
-        item, rest = items[0], items[1:]
+        i = self._pick(items, s)
+        item, rest = items[i], items[:i] + items[i + 1:]
         if isinstance(item, Goal):
             for s2, a2 in self._goal(item, s, atoms, c, stack):
                 yield from self._solve(rest, s2, a2, c, stack)
@@ -285,6 +289,32 @@ class Planner:
         else:
             for branch in item.branches:
                 yield from self._solve([*branch, *rest], s, atoms, c, stack)
+
+    def _pick(self, items: list[BodyItem], s: Subst) -> int:
+        """The goal to plan next: the first that the engine can answer with what is known
+        (a call without an unknown of a predicate that does not read the request, a
+        built-in whose arguments are all bound, an ``input`` of the known request), else
+        the first in order. A plan is a set of conditions, not a first proof: taking such
+        goals first keeps a goal on an unknown from being asked for every resource and then
+        joined (moving a goal later only binds more of its variables first)."""
+        for i, item in enumerate(items):
+            if not isinstance(item, Goal):
+                continue
+            name = item.term.name
+            args = tuple(_deep(a, s) for a in item.term.args)
+            if any(_has(a, Unknown) for a in args):
+                continue
+            if name == "input":
+                if type(args[0]) is str and not args[0].startswith("resource"):
+                    return i
+            elif name in self.program.builtins:
+                if not any(_has(a, Var) for a in args):
+                    return i
+            else:
+                pred = self.program.predicates.get((name, len(args)))
+                if pred is None or pred.request_independent:
+                    return i
+        return 0
 
     def _goal(self, g: Goal, s: Subst, atoms: tuple[Atom, ...], c: Clause,
               stack: tuple[Predicate, ...]) -> Iterator[tuple[Subst, tuple[Atom, ...]]]:
@@ -427,7 +457,8 @@ class Planner:
             if not found:
                 return
             value = from_json(data)
-        if type(value) is Unknown and value is not ID:
+        value = _walk(value, s)
+        if type(value) is Unknown and value != ID:
             atoms = (*atoms, Has(value))  # input fails when the property is missing
         got = self._unify(args[1], value, s, atoms, where)
         if got is not None:
