@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from sqlalchemy import Boolean, Column, Engine, Float, Integer, MetaData, String, Table, select
 
+from siamese.plan import Plan
 from siamese.plan.sqlalchemy import IN_GROUP, where
 
 from .conftest import SQLITE_MAX_VARIABLES
@@ -42,12 +42,6 @@ ROWS = [
 ALL = {row["id"] for row in ROWS}
 
 
-@dataclass
-class HandPlan:
-    kind: str
-    condition: Mapping[str, Any] | None = None
-
-
 def var(name: str) -> dict[str, Any]:
     return {"variable": name if name == "request.resource.id" else f"request.resource.attr.{name}"}
 
@@ -60,8 +54,12 @@ def cmp(operator: str, name: str, value: Any) -> dict[str, Any]:
     return op(operator, var(name), {"value": value})
 
 
-def conditional(condition: dict[str, Any]) -> HandPlan:
-    return HandPlan("KIND_CONDITIONAL", condition)
+def hand(kind: str, condition: dict[str, Any] | None = None) -> Plan:
+    return Plan(kind, "r1", condition)
+
+
+def conditional(condition: dict[str, Any]) -> Plan:
+    return hand("KIND_CONDITIONAL", condition)
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +121,18 @@ CASES = [
     ("empty and", op("and"), ALL),
     ("empty or", op("or"), set()),
     ("a constant operand", op("and", {"value": True}, cmp("eq", "department", "hr")), {"d5"}),
+    ("strings are ordered", cmp("lt", "department", "f"), {"d1", "d4"}),
+    # values of two types: never equal, never ordered (SQLite would find '3' equal to 3)
+    ("eq of two types", cmp("eq", "sensitivity", "3"), set()),
+    ("ne of two types", cmp("ne", "sensitivity", "3"), {"d1", "d2", "d3", "d5"}),
+    ("not eq of two types", op("not", cmp("eq", "sensitivity", "3")), ALL),
+    ("ordering of two types", cmp("lt", "department", 5), set()),
+    ("booleans are not ordered", cmp("le", "public", True), set()),
+    ("in of two types", cmp("in", "sensitivity", ["1", 5, True]), {"d5"}),
+    ("in ids of two types", cmp("in", "request.resource.id", [1, "d2"]), {"d2"}),
+    ("two columns", op("eq", var("sensitivity"), var("score")), set()),
+    ("two columns of two types", op("ne", var("department"), var("score")),
+     {"d1", "d2", "d4", "d5"}),
 ]
 
 
@@ -133,8 +143,8 @@ def test_condition(db: Engine, condition: dict[str, Any], expected: set[str]) ->
 
 
 def test_always_allowed_and_denied(db: Engine) -> None:
-    assert ids(db, HandPlan("KIND_ALWAYS_ALLOWED")) == ALL
-    assert ids(db, HandPlan("KIND_ALWAYS_DENIED")) == set()
+    assert ids(db, hand("KIND_ALWAYS_ALLOWED")) == ALL
+    assert ids(db, hand("KIND_ALWAYS_DENIED")) == set()
 
 
 def test_plan_as_json(db: Engine) -> None:
@@ -184,8 +194,8 @@ def test_unknown_variable_is_refused() -> None:
     (conditional(cmp("eq", "department", None)), "a plan value must be"),
     (conditional(cmp("in", "department", [["eng"]])), "a plan value must be"),
     (conditional(var("public")), "not a condition"),
-    (HandPlan("KIND_CONDITIONAL"), "no condition"),
-    (HandPlan("KIND_SOMETIMES"), "unknown plan kind"),
+    (hand("KIND_CONDITIONAL"), "no condition"),
+    (hand("KIND_SOMETIMES"), "unknown plan kind"),
     ({"revision": "r1"}, "not a plan"),
 ])
 def test_malformed_plans_are_refused(plan: Any, message: str) -> None:

@@ -11,16 +11,24 @@ Each operand is translated to an expression that is TRUE exactly when the engine
 condition holds, and FALSE *or NULL* otherwise. ``and``/``or`` keep that (NULL acts as
 FALSE in both, and a WHERE drops both), so only ``not`` must turn NULL into FALSE first:
 ``NOT COALESCE(c, FALSE)``. Comparisons outside a ``not`` stay plain, so indexes serve them.
+
+Values keep their own type (a string, a number, a boolean), and a comparison of two types
+is decided as the engine decides it (see ``_compare``). Strings are ordered by the
+database's collation, the engine's by code point: ``lt`` on strings agrees under a binary
+collation (SQLite's default; PostgreSQL's ``C``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from sqlalchemy import and_, bindparam, false, func, not_, or_, true
 from sqlalchemy.sql.expression import ColumnElement, literal
 from sqlalchemy.types import Boolean, Float, Integer, String, TypeEngine
+
+from . import ALWAYS_ALLOWED, ALWAYS_DENIED, CONDITIONAL, Plan
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import QueryableAttribute
@@ -36,10 +44,6 @@ parameters of a whole statement (999 before 3.32, 32766 after), so splitting a l
 several bound INs would not help. Groups of 500, joined by OR, stay below the per-list
 caps of other databases (Oracle's is 1000)."""
 
-_ALWAYS_ALLOWED = "KIND_ALWAYS_ALLOWED"
-_ALWAYS_DENIED = "KIND_ALWAYS_DENIED"
-_CONDITIONAL = "KIND_CONDITIONAL"
-
 _COMPARISONS = {
     "eq": lambda a, b: a == b,
     "ne": lambda a, b: a != b,
@@ -50,18 +54,8 @@ _COMPARISONS = {
 }
 
 
-class PlanLike(Protocol):
-    """What :func:`where` reads of a :class:`siamese.plan.Plan`."""
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def condition(self) -> Mapping[str, Any] | None: ...
-
-
 def where(
-    plan: PlanLike | Mapping[str, Any], columns: Mapping[str, Column]
+    plan: Plan | Mapping[str, Any], columns: Mapping[str, Column]
 ) -> ColumnElement[bool]:
     """The condition of ``plan`` over ``columns``, which maps each variable of the plan
     (``request.resource.id``, ``request.resource.attr.<name>``) to a column.
@@ -70,18 +64,18 @@ def where(
     ``POST /v1/plan/resources`` (or only its ``filter``). A variable that ``columns`` does
     not name is a ValueError naming it: leaving it out must never widen the filter."""
     kind, condition = _filter_of(plan)
-    if kind == _ALWAYS_ALLOWED:
+    if kind == ALWAYS_ALLOWED:
         return true()
-    if kind == _ALWAYS_DENIED:
+    if kind == ALWAYS_DENIED:
         return false()
-    if kind != _CONDITIONAL:
+    if kind != CONDITIONAL:
         raise ValueError(f"unknown plan kind {kind!r}")
     if not isinstance(condition, Mapping):
         raise ValueError("a conditional plan has no condition")
     return _Translator(columns).condition(condition)
 
 
-def _filter_of(plan: PlanLike | Mapping[str, Any]) -> tuple[Any, Any]:
+def _filter_of(plan: Plan | Mapping[str, Any]) -> tuple[Any, Any]:
     if not isinstance(plan, Mapping):
         return plan.kind, plan.condition
     found = plan.get("filter", plan)
@@ -121,9 +115,7 @@ class _Translator:
         if op in _COMPARISONS:
             if len(operands) != 2:
                 raise ValueError(f"{op!r} takes two operands, not {len(operands)}")
-            left, right = (self.term(o) for o in operands)
-            result: ColumnElement[bool] = _COMPARISONS[op](left, right)
-            return result
+            return _compare(op, self.term(operands[0]), self.term(operands[1]))
         raise ValueError(f"unknown operator {op!r}")
 
     def membership(self, operands: Sequence[Any]) -> ColumnElement[bool]:
@@ -134,23 +126,26 @@ class _Translator:
             or not isinstance(operands[1].get("value"), list)
         ):
             raise ValueError("'in' takes a variable and a list value")
-        column = self.column(operands[0]["variable"])
+        column = self.term(operands[0])
         groups = []
         for type_, values in _by_type(operands[1]["value"]).items():
+            if column.family not in (None, _FAMILY[type_]):
+                continue  # never equal to a value of the column's type
             for i in range(0, len(values), IN_GROUP):
                 chunk = bindparam(None, values[i : i + IN_GROUP], type_=type_(),
                                   expanding=True, literal_execute=True)
-                groups.append(column.in_(chunk))
+                groups.append(column.sql.in_(chunk))
         return or_(false(), *groups)
 
-    def term(self, operand: Any) -> Any:
+    def term(self, operand: Any) -> _Term:
         if not isinstance(operand, Mapping):
             raise ValueError(f"malformed operand: {operand!r}")
         if "variable" in operand:
-            return self.column(operand["variable"])
+            column = self.column(operand["variable"])
+            return _Term(column, _column_family(column), True)
         if "value" in operand:
-            value = operand["value"]
-            return literal(value, _sql_type(value)())
+            type_ = _sql_type(operand["value"])
+            return _Term(literal(operand["value"], type_()), _FAMILY[type_], False)
         raise ValueError(f"an operand of a comparison must be a variable or a value: {operand!r}")
 
     def column(self, variable: Any) -> Column:
@@ -160,6 +155,43 @@ class _Translator:
             raise ValueError(
                 f"the plan reads {variable!r}, which the column mapping does not name"
             ) from None
+
+
+class _Term(NamedTuple):
+    sql: Any
+    family: str | None  # "boolean", "number", "string"; None: a column of another type
+    is_column: bool
+
+
+def _compare(op: str, a: _Term, b: _Term) -> ColumnElement[bool]:
+    """``a op b`` as the engine compares: values of two types are never equal and never
+    ordered, booleans are not ordered. SQL may convert instead (SQLite compares the text
+    '5' equal to 5 in an INTEGER column) or raise (PostgreSQL), so such a comparison is
+    decided here: false, or for ``ne`` true where the columns have a value."""
+    if a.family is not None and b.family is not None and a.family != b.family:
+        if op != "ne":
+            return false()
+        return and_(true(), *(t.sql.is_not(None) for t in (a, b) if t.is_column))
+    if op not in ("eq", "ne") and "boolean" in (a.family, b.family):
+        return false()
+    result: ColumnElement[bool] = _COMPARISONS[op](a.sql, b.sql)
+    return result
+
+
+def _column_family(column: Column) -> str | None:
+    try:
+        python = column.type.python_type
+    except NotImplementedError:  # a type of the database's own
+        return None
+    if python is bool:
+        return "boolean"
+    if issubclass(python, (int, float, Decimal)):
+        return "number"
+    return "string" if issubclass(python, str) else None
+
+
+_FAMILY: dict[type[TypeEngine[Any]], str] = {
+    Boolean: "boolean", Integer: "number", Float: "number", String: "string"}
 
 
 def _sql_type(value: Any) -> type[TypeEngine[Any]]:
