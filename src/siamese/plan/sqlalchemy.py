@@ -11,6 +11,7 @@ Each operand is translated to an expression that is TRUE exactly when the engine
 condition holds, and FALSE *or NULL* otherwise. ``and``/``or`` keep that (NULL acts as
 FALSE in both, and a WHERE drops both), so only ``not`` must turn NULL into FALSE first:
 ``NOT COALESCE(c, FALSE)``. Comparisons outside a ``not`` stay plain, so indexes serve them.
+The plan writes "the resource has property x" as ``eq(x, x)``: ``x IS NOT NULL`` here.
 
 Values keep their own type (a string, a number, a boolean), and a comparison of two types
 is decided as the engine decides it (see ``_compare``). Strings are ordered by the
@@ -115,7 +116,11 @@ class _Translator:
         if op in _COMPARISONS:
             if len(operands) != 2:
                 raise ValueError(f"{op!r} takes two operands, not {len(operands)}")
-            return _compare(op, self.term(operands[0]), self.term(operands[1]))
+            left, right = self.term(operands[0]), self.term(operands[1])
+            if op == "eq" and left.is_column and operands[0] == operands[1]:
+                # has(x): the plan's "the resource has this property" (a policy read it)
+                return left.sql.is_not(None)
+            return _compare(op, left, right)
         raise ValueError(f"unknown operator {op!r}")
 
     def membership(self, operands: Sequence[Any]) -> ColumnElement[bool]:
