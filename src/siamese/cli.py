@@ -270,6 +270,43 @@ def cmd_decide(args: argparse.Namespace) -> int:
     return 0 if outcome.allowed else 3 if args.exit_code else 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """``siamese plan``: the query plan of one subject, action and resource type, from the
+    files (what ``POST /v1/plan/resources`` answers against the serving policy set)."""
+    from .plan import PlanError, PlanRequest, plan_resources
+    from .policy.loader import load_policy_set
+
+    builtins, _http = _external_builtins()  # a plan runs no async built-in: nothing to close
+    policies = load_policy_set(_policy_dir(args.policy_dir), builtins=builtins)
+    body = {
+        "subject": {"type": args.subject_type, "id": args.subject,
+                    "properties": json.loads(args.subject_properties or "{}")},
+        "action": {"name": args.action},
+        "resource": {"type": args.resource_type},
+        "context": json.loads(args.context or "{}"),
+    }
+    claims = json.loads(args.claims) if args.claims else None
+    request = PlanRequest.from_authzen(body, claims=claims)
+    try:
+        plan = plan_resources(policies, request, limits=_limits(args))
+    except PlanError as e:
+        print(f"siamese plan: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(plan.to_dict(), indent=2))
+        return 0
+    style = Style(sys.stdout.isatty() and not args.no_color)
+    print(f"{plan.kind} {args.subject} {args.action} {args.resource_type}"
+          f"  {style.dim('(revision ' + plan.revision + ')')}")
+    if plan.condition is not None:
+        print(f"  where {plan.text}")
+    for why in plan.explanation:
+        effect = why.get("effect", "allow")
+        word = style.good(effect) if effect == "allow" else style.bad(effect)
+        print(f"  {word} {why.get('rule')} ({why.get('location')}): {why.get('condition')}")
+    return 0
+
+
 def _audit_path(arg: str | None) -> str:
     return arg or os.environ.get("SIAMESE_AUDIT_LOG") or "audit/decisions.jsonl"
 
@@ -308,6 +345,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         rule=args.rule, revision=args.revision,
         since=parse_time(args.since) if args.since else None,
         until=parse_time(args.until) if args.until else None,
+        kind=None if args.kind == "any" else args.kind,
     )
     shown = 0
     for e in read_events(path):
@@ -317,16 +355,33 @@ def cmd_audit(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(e, sort_keys=True))
         else:
-            e = printable(e)  # logged values may hold newlines and terminal escapes
-            word = "allow" if e.get("decision") else "deny "
-            rules = ",".join(e.get("rule_ids") or []) or "-"
-            print(f"{e.get('time')}  {e.get('decision_id')}  {word}  {e.get('subject')} "
-                  f"{e.get('action')} {e.get('resource')}  [{rules}]  rev {e.get('revision')}")
+            print(_audit_line(printable(e)))  # logged values may hold newlines and escapes
         if args.limit and shown >= args.limit:
             break
     if not args.json:
-        print(f"-- {shown} decision{'s' if shown != 1 else ''}")
+        what = {"decision": "decision", "plan": "plan"}.get(args.kind, "event")
+        print(f"-- {shown} {what}{'s' if shown != 1 else ''}")
     return 0
+
+
+def _audit_line(e: dict[str, Any]) -> str:
+    """One logged event as a line of ``siamese audit``: a decision, or a plan (its filter's
+    kind, and the rules behind its branches)."""
+    from .audit.search import kind_of
+
+    if kind_of(e) == "plan":
+        flt = e.get("filter")
+        kind = flt.get("kind") if isinstance(flt, dict) else None
+        expl = e.get("explanation")
+        rules = ",".join(str(x.get("rule")) for x in expl if isinstance(x, dict)) \
+            if isinstance(expl, list) else ""
+        return (f"{e.get('time')}  {e.get('plan_id')}  plan   {e.get('subject')} "
+                f"{e.get('action')} {e.get('resource_type')}: {kind}  [{rules or '-'}]  "
+                f"rev {e.get('revision')}")
+    word = "allow" if e.get("decision") else "deny "
+    rules = ",".join(e.get("rule_ids") or []) or "-"
+    return (f"{e.get('time')}  {e.get('decision_id')}  {word}  {e.get('subject')} "
+            f"{e.get('action')} {e.get('resource')}  [{rules}]  rev {e.get('revision')}")
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -482,6 +537,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_limit_flags(d)
     d.set_defaults(func=cmd_decide)
 
+    p = sub.add_parser("plan", help="which resources of a type a subject may act on, as a "
+                       "filter (a query plan)")
+    p.add_argument("policy_dir", nargs="?", help="policy directory (default: policies/)")
+    p.add_argument("--subject", required=True)
+    p.add_argument("--action", required=True)
+    p.add_argument("--resource-type", required=True)
+    p.add_argument("--subject-type", default="user")
+    p.add_argument("--subject-properties", help="JSON object")
+    p.add_argument("--context", help="JSON object")
+    p.add_argument("--claims", help="JSON object: the claims of a verified token")
+    p.add_argument("--json", action="store_true", help="the plan as the HTTP API answers it "
+                   "(without a plan_id: nothing is logged)")
+    p.add_argument("--no-color", action="store_true")
+    _add_limit_flags(p)
+    p.set_defaults(func=cmd_plan)
+
     a = sub.add_parser("audit", help="search the decision log")
     a.add_argument("log", nargs="?", help="the log (default: $SIAMESE_AUDIT_LOG or "
                    "audit/decisions.jsonl); rotated files are read too")
@@ -494,6 +565,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--since", help="ISO 8601 time or an age such as 2h, 7d")
     a.add_argument("--until", help="ISO 8601 time or an age")
     a.add_argument("--limit", type=int, default=0)
+    a.add_argument("--kind", choices=["decision", "plan", "any"], default="decision",
+                   help="the events to list: decisions (the default), query plans, or both")
     a.add_argument("--show", metavar="ID", help="print one decision with its full explanation")
     a.add_argument("--json", action="store_true", help="one JSON event per line")
     a.add_argument("--no-color", action="store_true")

@@ -76,6 +76,7 @@ def _expected(url: str, at: Path_, keyword: str) -> int:
         ("/v1/query", ("query",), "minLength"): 1,
         ("/v1/query", ("limit",), "minimum"): 1,
         ("/v1/query", ("limit",), "maximum"): MAX_QUERY_LIMIT,
+        ("/v1/plan/resources", ("resource", "type"), "minLength"): 1,
     }
     if at == ("page", "limit"):
         return {"minimum": 1, "maximum": MAX_PAGE_LIMIT}[keyword]
@@ -101,6 +102,7 @@ def test_every_limit_of_the_document_is_a_validators_constant() -> None:
         ("/access/v1/search/resource", ("subject", "id"), "maxLength"),
         ("/access/v1/search/action", ("resource", "id"), "maxLength"),
         ("/v1/query", ("limit",), "maximum"),
+        ("/v1/plan/resources", ("subject", "id"), "maxLength"),
     ]:
         assert where in stated, where
 
@@ -141,6 +143,11 @@ _BASE: dict[str, dict[str, Any]] = {
     },
     "/access/v1/search/action": {"subject": {"id": "alice"}, "resource": {"id": "doc1"}},
     "/v1/query": {"query": "x"},
+    "/v1/plan/resources": {
+        "subject": {"type": "user", "id": "alice"},
+        "action": {"name": "read"},
+        "resource": {"type": "document"},
+    },
 }
 
 

@@ -9,6 +9,10 @@ line cannot be made is written in a degraded form (its odd values converted, and
 says so) rather than lost. With ``required=True`` a decision is answered only once its event
 is written: the call returns a future that says whether it was, and the server denies when
 it was not.
+
+A query plan (:class:`~siamese.audit.plan.PlanEvent`) goes through the same queue, writer and
+file as the decisions, with the same redaction and the same answer to ``required``: the
+server refuses a plan whose event was not written.
 """
 
 from __future__ import annotations
@@ -23,12 +27,28 @@ from typing import Any, Protocol
 
 from ..decision.models import Decision
 from .event import Record, Redactor, line_of, record
+from .plan import PlanEvent, PlanRecord, plan_line, plan_record
 
 log = logging.getLogger("siamese.audit")
 
 __all__ = ["AuditLog", "Sink"]
 
-_Item = tuple[Record, "asyncio.Future[bool] | None"]
+_Item = tuple["Record | PlanRecord", "asyncio.Future[bool] | None"]
+
+
+def _held(rec: Record | PlanRecord) -> int:
+    """The bytes of request JSON an event holds while it is queued."""
+    return len(rec.request.json if isinstance(rec, PlanRecord) else rec[6].json)
+
+
+def _name(rec: Record | PlanRecord) -> str:
+    return f"plan {rec.event.plan_id}" if isinstance(rec, PlanRecord) else f"decision {rec[0]}"
+
+
+def _line_of(rec: Record | PlanRecord, safe: bool) -> bytes:
+    if isinstance(rec, PlanRecord):
+        return plan_line(rec, safe=safe)
+    return line_of(rec, safe=safe)
 
 
 class Sink(Protocol):
@@ -123,9 +143,9 @@ class AuditLog:
         self._wake = None
         self.sink.close()
 
-    def __call__(self, decision: Decision) -> asyncio.Future[bool] | None:
-        """Queue the decision's event. Returns None, or with ``required`` a future that
-        resolves to whether the event was written."""
+    def __call__(self, event: Decision | PlanEvent) -> asyncio.Future[bool] | None:
+        """Queue the decision's (or the plan's) event. Returns None, or with ``required`` a
+        future that resolves to whether the event was written."""
         fut: asyncio.Future[bool] | None = None
         if self.required:
             fut = asyncio.get_running_loop().create_future()
@@ -136,14 +156,20 @@ class AuditLog:
             self._lose(1, "audit queue full")
             self.error = "audit queue full"
         else:
+            rec: Record | PlanRecord
             try:
-                rec = record(decision, self.clock(), self.redact)
+                if isinstance(event, PlanEvent):
+                    rec = plan_record(event, self.clock(), self.redact)
+                else:
+                    rec = record(event, self.clock(), self.redact)
             except Exception as e:  # a bug: this event only
-                log.exception("audit event of decision %s lost", decision.decision_id)
-                self._lose(1, f"event of decision {decision.decision_id}: {e!r}")
+                what = (f"plan {event.plan_id}" if isinstance(event, PlanEvent)
+                        else f"decision {event.decision_id}")
+                log.exception("audit event of %s lost", what)
+                self._lose(1, f"event of {what}: {e!r}")
             else:
                 self._buf.append((rec, fut))
-                self._queued_bytes += len(rec[6].json)
+                self._queued_bytes += _held(rec)
                 if not wake.is_set():
                     wake.set()
                 return fut
@@ -166,7 +192,7 @@ class AuditLog:
             if buf:
                 n = min(len(buf), self.batch)
                 items = [buf.popleft() for _ in range(n)]
-                self._queued_bytes -= sum(len(item[0][6].json) for item in items)
+                self._queued_bytes -= sum(_held(item[0]) for item in items)
                 await self._write(items)
             if buf:
                 wake.set()
@@ -207,19 +233,19 @@ class AuditLog:
             if fut is not None and not fut.done():
                 fut.set_result(ok)
 
-    def _line(self, rec: Record) -> bytes | None:
+    def _line(self, rec: Record | PlanRecord) -> bytes | None:
         """The event's line; in a degraded form when its values cannot all be written as
         they are; None (the event lost, and counted) when not even that can be made."""
         try:
-            return line_of(rec)
+            return _line_of(rec, False)
         except Exception as e:
             first = e
         try:
-            line = line_of(rec, safe=True)
+            line = _line_of(rec, True)
         except Exception:  # a bug: lose this event, not the batch
-            log.exception("audit event of decision %s lost", rec[0])
-            self._lose(1, f"event of decision {rec[0]}: {first!r}")
+            log.exception("audit event of %s lost", _name(rec))
+            self._lose(1, f"event of {_name(rec)}: {first!r}")
             return None
-        log.warning("audit event of decision %s written with converted values: %s", rec[0], first)
+        log.warning("audit event of %s written with converted values: %s", _name(rec), first)
         self.converted += 1
         return line

@@ -19,6 +19,7 @@ __all__ = [
     "Filter",
     "SearchPage",
     "find_event",
+    "kind_of",
     "log_files",
     "parse_time",
     "printable",
@@ -232,8 +233,17 @@ def _event_time(event: dict[str, Any]) -> float:
         return 0.0
 
 
+def kind_of(event: dict[str, Any]) -> str:
+    """``"decision"``, or the kind an event of another kind names (``"plan"``)."""
+    kind = event.get("kind", "decision")
+    return kind if isinstance(kind, str) else "decision"
+
+
 @dataclass
 class Filter:
+    """Which events a search keeps. ``kind``: decisions by default (what every reader of
+    the log but ``siamese audit --kind`` wants); None, every kind."""
+
     subject: str | None = None
     action: str | None = None
     resource: str | None = None
@@ -242,8 +252,11 @@ class Filter:
     revision: str | None = None
     since: float | None = None
     until: float | None = None
+    kind: str | None = "decision"
 
     def __call__(self, e: dict[str, Any]) -> bool:
+        if self.kind is not None and kind_of(e) != self.kind:
+            return False
         if self.subject is not None and e.get("subject") != self.subject:
             return False
         if self.action is not None and e.get("action") != self.action:
@@ -253,7 +266,7 @@ class Filter:
         if self.decision is not None and e.get("decision") is not self.decision:
             return False
         if self.rule is not None and self.rule not in _rules(e) and \
-                self.rule not in _why_rules(e):
+                self.rule not in _why_rules(e) and self.rule not in _plan_rules(e):
             return False
         if self.revision is not None and not str(e.get("revision", "")).startswith(self.revision):
             return False
@@ -273,6 +286,13 @@ class Filter:
 def _rules(e: dict[str, Any]) -> list[Any]:
     rules = e.get("rule_ids")
     return rules if isinstance(rules, list) else []
+
+
+def _plan_rules(e: dict[str, Any]) -> list[Any]:
+    """The rules behind a plan's branches (a plan's explanation is a list)."""
+    expl = e.get("explanation")
+    return [x.get("rule", "") for x in expl if isinstance(x, dict)] if isinstance(expl, list) \
+        else []
 
 
 def _why_rules(e: dict[str, Any]) -> list[Any]:

@@ -32,7 +32,14 @@ from ..policy.archive import RevisionArchive
 from ..policy.store import PolicyStore, ReloadResult
 from ..policy.watcher import PolicyWatcher
 from ..settings import Settings
-from . import routes_admin, routes_authzen, routes_gateway, routes_opa, routes_query
+from . import (
+    routes_admin,
+    routes_authzen,
+    routes_gateway,
+    routes_opa,
+    routes_plan,
+    routes_query,
+)
 from .asgi import Endpoint
 from .auth import CallerAuth, TokenVerifier
 from .context import AuditFn, Context, Service, no_audit
@@ -72,7 +79,9 @@ def create_app(
 
     ``audit(decision)`` is called with every decision before it is answered; it may return an
     awaitable of whether the decision was recorded, and one that was not is answered as a
-    deny; if it raises, that request gets an error (never an allow). ``watcher`` and the
+    deny; if it raises, that request gets an error (never an allow). It is called with every
+    query plan (a :class:`~siamese.audit.plan.PlanEvent`) too, and a plan it did not record
+    is refused. ``watcher`` and the
     ``services`` (by name: the audit writer, say) start and stop with the app's lifespan, the
     services after the watcher and stopped after it, and their states show in ``/health``.
     ``http``: the client of the ``http_get_json`` built-in that the store's policies were
@@ -153,6 +162,7 @@ def create_app(
                 *routes_opa.routes(ctx),
                 *routes_admin.routes(ctx),
                 *routes_query.routes(ctx),
+                *routes_plan.routes(ctx),
                 *console,
             ]
         ),

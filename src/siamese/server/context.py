@@ -1,5 +1,5 @@
 """What every route shares: the wired objects, and the steps of a decision request
-(admit the caller, read the body, record the answered decision)."""
+(admit the caller, read the body, record the answered decision or plan)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..audit.plan import PlanEvent
 from ..decision.models import Decision, Outcome
 from ..decision.redact import Redactor
 from ..decision.service import DecisionService
@@ -24,9 +25,10 @@ log = logging.getLogger("siamese.server")
 
 __all__ = ["AuditFn", "Context", "DecisionListener", "Service", "no_audit", "unaudited"]
 
-# Called with every answered decision. It may return an awaitable that resolves to whether
-# the decision was recorded; a decision that was not is answered as a deny.
-AuditFn = Callable[[Decision], "Awaitable[bool] | None"]
+# Called with every answered decision, and every query plan (a decision of its own kind). It
+# may return an awaitable that resolves to whether it was recorded; a decision that was not
+# is answered as a deny, a plan that was not is refused.
+AuditFn = Callable[[Decision | PlanEvent], "Awaitable[bool] | None"]
 
 # Told of every answered decision, after the audit callable and the metrics (the console's
 # live view keeps the last ones). It runs on the answer's path: it must be cheap and must not
@@ -34,9 +36,10 @@ AuditFn = Callable[[Decision], "Awaitable[bool] | None"]
 DecisionListener = Callable[[Decision], None]
 
 UNAUDITED = "denied: the decision could not be written to the audit log"
+PLAN_UNAUDITED = "the plan could not be written to the audit log: it is not answered"
 
 
-def no_audit(decision: Decision) -> None:
+def no_audit(event: Decision | PlanEvent) -> None:
     """The default audit callable: the decision log is optional."""
 
 
@@ -219,6 +222,14 @@ class Context:
                 except Exception:
                     self._listener_failed(listener)
         return decision
+
+    async def planned(self, event: PlanEvent) -> None:
+        """Every plan goes to the audit callable before it is answered. One that it says it
+        could not record is refused (503): a filter is never answered unlogged. An audit
+        callable that raises stops the answer too."""
+        pending = self.audit(event)
+        if pending is not None and not await pending:
+            raise ApiError(503, PLAN_UNAUDITED)
 
     def _listener_failed(self, listener: DecisionListener) -> None:
         """Count a listener's failure; log its first (an exception being handled)."""

@@ -10,6 +10,8 @@ import functools
 from typing import Any
 
 from .. import __version__
+from ..plan import ALWAYS_ALLOWED, ALWAYS_DENIED, CONDITIONAL
+from ..plan.expr import SYMBOL
 from .gateway import MAX_METHOD_LENGTH, MAX_QUERY_FIELDS
 from .schemas import REQUESTS
 
@@ -59,15 +61,21 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "The caller is not authenticated",
         403: "The caller may not do this, or the endpoint is disabled",
         413: "The body is larger than SIAMESE_MAX_BODY_BYTES",
-        422: "The evaluation hit a limit (named in the message) or failed",
+        422: "The evaluation hit a limit (named in the message) or failed; a plan names the "
+        "rule that cannot become a condition, or the limit",
         429: "The caller's rate limit is exhausted (see Retry-After)",
         500: "Internal error (never an allow)",
-        503: "No policy set is loaded yet, or the policy failed to evaluate",
+        503: "No policy set is loaded yet, or the policy failed to evaluate; a plan, also when "
+        "SIAMESE_AUDIT_REQUIRED and the decision log could not record it",
     }
     return {str(c): _json(_ref("Error"), text[c], _ECHO) for c in codes}
 
 
 _DECISION_ERRORS = (400, 401, 413, 429, 500, 503)
+
+# a plan's filter: its kinds, and the operators of Cerbos' query-plan format it uses
+PLAN_KINDS = (ALWAYS_ALLOWED, ALWAYS_DENIED, CONDITIONAL)
+PLAN_OPERATORS = ("and", "or", "not", *SYMBOL, "in")
 
 # the answers: what the routes write (the request bodies are schemas.REQUESTS)
 _RESPONSES: dict[str, Any] = {
@@ -159,6 +167,55 @@ _RESPONSES: dict[str, Any] = {
             "truncated": {
                 "type": "boolean",
                 "description": "More solutions exist than 'limit' allowed",
+            },
+        },
+    },
+    "PlanOperand": {
+        "type": "object",
+        "description": "Cerbos' query-plan format: one of 'expression', 'variable' "
+        "('request.resource.id' or 'request.resource.attr.<name>') or 'value'",
+        "properties": {
+            "expression": {
+                "type": "object",
+                "required": ["operator", "operands"],
+                "properties": {
+                    "operator": {"type": "string", "enum": list(PLAN_OPERATORS)},
+                    "operands": {"type": "array", "items": {"$ref": "#/components/schemas/"
+                                                                    "PlanOperand"}},
+                },
+            },
+            "variable": {"type": "string"},
+            "value": {"description": "Any JSON value ('in' takes an array)"},
+        },
+    },
+    "PlanResponse": {
+        "type": "object",
+        "required": ["revision", "plan_id", "filter", "explanation"],
+        "properties": {
+            "revision": {"type": "string", "description": "The policy revision that planned"},
+            "plan_id": {"type": "string", "description": "The plan's id in the decision log"},
+            "filter": {
+                "type": "object",
+                "required": ["kind"],
+                "properties": {
+                    "kind": {"type": "string", "enum": list(PLAN_KINDS)},
+                    "condition": {
+                        **_ref("PlanOperand"),
+                        "description": "Only for KIND_CONDITIONAL: the rows it holds for",
+                    },
+                },
+            },
+            "explanation": {
+                "type": "array",
+                "description": "The rule behind each branch of the filter",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "rule": {"type": "string", "description": "The rule's @id, or file:line"},
+                        "location": {"type": "string", "description": "file:line"},
+                        "condition": {"type": "string", "description": "The branch, as text"},
+                    },
+                },
             },
         },
     },
@@ -434,6 +491,21 @@ def _document() -> dict[str, Any]:
                 "responses": {
                     "200": _json(_ref("QueryResponse"), "The solutions", _ECHO),
                     **_errors(400, 401, 403, 413, 422, 429, 500, 503),
+                },
+            }
+        },
+        "/v1/plan/resources": {
+            "post": {
+                "operationId": "plan_resources",
+                "summary": "Which resources of a type the subject may act on: a filter for "
+                "the application's own query (a query plan)",
+                "tags": ["plan"],
+                "security": _SECURED,
+                "parameters": [_REQUEST_ID],
+                "requestBody": _body("PlanRequest"),
+                "responses": {
+                    "200": _json(_ref("PlanResponse"), "The plan", _ECHO),
+                    **_errors(400, 401, 413, 422, 429, 500, 503),
                 },
             }
         },

@@ -199,6 +199,17 @@ REQUESTS: dict[str, Shape] = {
             "page": _PAGE,
         }
     ),
+    # a plan is for every resource of a type: the resource has no id and no properties
+    "PlanRequest": Shape(
+        _parts(
+            "Subject",
+            "Action",
+            Shape(
+                {"type": Field("string", required=True, min_length=1)},
+                "The resources the plan is for: 'id' and 'properties' are refused (400)",
+            ),
+        )
+    ),
     "QueryRequest": Shape(
         {
             "query": Field(
