@@ -27,3 +27,17 @@ def test_the_readme_filtering_example() -> None:
     finally:
         os.chdir(cwd)
     assert out.getvalue() == printed.group(1)
+
+
+def test_the_readme_plan_command() -> None:
+    import shlex
+    import subprocess
+    import sys
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```console\n\$ (siamese plan [^\n]*)\n(.*?)```", readme, re.S)
+    assert block is not None
+    args = shlex.split(block.group(1))[1:]
+    out = subprocess.run([sys.executable, "-m", "siamese", *args], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout
+    assert out == block.group(2)

@@ -88,6 +88,8 @@ def plan_resources(
     args = (request.subject, request.action, ID)
     try:
         deny, deny_why = _explained(planner.plan("deny", args), "deny")
+        if deny == TRUE:  # denied whatever the resource: the allow rules cannot change it
+            return Plan(ALWAYS_DENIED, policy.revision, None, deny_why, "false")
         allow, allow_why = _explained(planner.plan("allow", args), "allow")
     except PlanError:
         raise

@@ -35,6 +35,7 @@ from ..settings import Settings
 from . import (
     routes_admin,
     routes_authzen,
+    routes_cerbos,
     routes_gateway,
     routes_opa,
     routes_plan,
@@ -149,6 +150,7 @@ def create_app(
     async def internal_error(request: Request, exc: Exception) -> Response:
         return error_response(500, "internal error")
 
+    planning = routes_plan.Planning(ctx)
     console: list[BaseRoute] = []
     if settings.console_enabled:
         from ..console import console_routes
@@ -162,7 +164,8 @@ def create_app(
                 *routes_opa.routes(ctx),
                 *routes_admin.routes(ctx),
                 *routes_query.routes(ctx),
-                *routes_plan.routes(ctx),
+                *routes_plan.routes(ctx, planning),
+                *routes_cerbos.routes(ctx, planning),
                 *console,
             ]
         ),

@@ -219,6 +219,33 @@ _RESPONSES: dict[str, Any] = {
             },
         },
     },
+    "CerbosPlanResponse": {
+        "type": "object",
+        "required": ["requestId", "action", "resourceKind", "policyVersion", "filter"],
+        "properties": {
+            "requestId": {"type": "string"},
+            "action": {"type": "string"},
+            "actions": {"type": "array", "items": {"type": "string"}},
+            "resourceKind": {"type": "string"},
+            "policyVersion": {"type": "string"},
+            "cerbosCallId": {"type": "string", "description": "The plan's id in the "
+                             "decision log (the first action's)"},
+            "filter": {
+                "type": "object",
+                "required": ["kind"],
+                "properties": {
+                    "kind": {"type": "string", "enum": list(PLAN_KINDS)},
+                    "condition": _ref("PlanOperand"),
+                },
+            },
+        },
+    },
+    "CerbosError": {
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {"code": {"type": "integer", "description": "A gRPC status code"},
+                       "message": {"type": "string"}},
+    },
     "ErrorDetail": {
         "type": "object",
         "required": ["status", "message"],
@@ -506,6 +533,29 @@ def _document() -> dict[str, Any]:
                 "responses": {
                     "200": _json(_ref("PlanResponse"), "The plan", _ECHO),
                     **_errors(400, 401, 413, 422, 429, 500, 503),
+                },
+            }
+        },
+        "/api/plan/resources": {
+            "post": {
+                "operationId": "cerbos_plan_resources",
+                "summary": "A query plan in Cerbos' PlanResources shapes (the cerbos SDK's "
+                "plan_resources works against it); errors as Cerbos' {code, message}",
+                "tags": ["plan"],
+                "security": _SECURED,
+                "parameters": [_REQUEST_ID],
+                "requestBody": _body("CerbosPlanRequest"),
+                "responses": {
+                    "200": _json(_ref("CerbosPlanResponse"), "The plan", _ECHO),
+                    **{str(c): _json(_ref("CerbosError"), text)
+                       for c, text in ((400, "A request Siamese cannot honour, named"),
+                                       (401, "The caller is not authenticated"),
+                                       (413, "The body is too large"),
+                                       (422, "No plan: the rule or the limit, named"),
+                                       (429, "The caller's rate limit is exhausted"),
+                                       (500, "Internal error"),
+                                       (503, "No policy set, or the log could not record "
+                                             "the plan"))},
                 },
             }
         },

@@ -23,7 +23,7 @@ from .asgi import Call, Reply
 from .context import Context
 from .responses import ApiError
 
-__all__ = ["PLANS_AT_ONCE", "routes"]
+__all__ = ["PLANS_AT_ONCE", "Planning", "answer", "routes"]
 
 # Plans computed at once; more wait their turn without holding a thread. The worker threads
 # are the event loop's default executor, which the decision log's writes and the policy
@@ -39,19 +39,23 @@ def answer(event: PlanEvent) -> dict[str, Any]:
             "explanation": event.explanation}
 
 
-def routes(ctx: Context) -> list[Route]:
-    running = asyncio.Semaphore(PLANS_AT_ONCE)
-    service = ctx.service
+class Planning:
+    """Plans made for the routes that answer them (this one and the Cerbos-compatible
+    ``/api/plan/resources``): at most PLANS_AT_ONCE at a time, each logged before it is
+    answered."""
 
-    async def plan(call: Call) -> Reply:
-        ctx.admit(call)
-        # no claims, as for an AuthZEN evaluation: the caller's credential authenticates the
-        # application that asks, not the subject the plan is for
-        request = PlanRequest.from_authzen(await ctx.read_object(call))
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.running = asyncio.Semaphore(PLANS_AT_ONCE)
+
+    async def plan(self, request: PlanRequest) -> PlanEvent:
+        """The plan of ``request`` against the serving set, logged; 422 (ApiError) for a
+        plan the planner refuses, 503 when no set is loaded or the log cannot take it."""
+        ctx, service = self.ctx, self.ctx.service
         policy = ctx.store.get()  # one revision for the whole plan
         if policy is None:
             raise NotReady("no policy set is loaded")
-        async with running:
+        async with self.running:
             started = service.clock()
             try:
                 made = await asyncio.to_thread(
@@ -73,7 +77,16 @@ def routes(ctx: Context) -> list[Route]:
             latency_us=latency_us,
         )
         await ctx.planned(event)
-        return 200, answer(event), []
+        return event
+
+
+def routes(ctx: Context, planning: Planning) -> list[Route]:
+    async def plan(call: Call) -> Reply:
+        ctx.admit(call)
+        # no claims, as for an AuthZEN evaluation: the caller's credential authenticates the
+        # application that asks, not the subject the plan is for
+        request = PlanRequest.from_authzen(await ctx.read_object(call))
+        return 200, answer(await planning.plan(request)), []
 
     return [
         Route(

@@ -210,6 +210,30 @@ REQUESTS: dict[str, Shape] = {
             ),
         )
     ),
+    # Cerbos' PlanResources request (POST /api/plan/resources)
+    "CerbosPlanRequest": Shape(
+        {
+            "requestId": Field("string"),
+            "action": Field("string", description="One action (or 'actions')"),
+            "actions": Field("array", description="1 to 20 actions (strings), all of "
+                             "which a resource must pass (or 'action')"),
+            "principal": Field(required=True, shape=Shape({
+                "id": Field("string", required=True),
+                "roles": Field("array", description="Strings: the subject's property 'roles'"),
+                "attr": Field(description="The subject's properties"),
+                "policyVersion": Field("string", description="'default' only"),
+                "scope": Field("string", description="Empty only"),
+            })),
+            "resource": Field(required=True, shape=Shape({
+                "kind": Field("string", required=True, description="The resource type"),
+                "attr": Field(description="Empty only: a plan leaves every property open"),
+                "policyVersion": Field("string", description="'default' only"),
+                "scope": Field("string", description="Empty only"),
+            })),
+            "auxData": Field(description="Refused: Siamese verifies no token from the body"),
+        },
+        "Cerbos' PlanResources request, as the cerbos SDK's plan_resources sends it",
+    ),
     "QueryRequest": Shape(
         {
             "query": Field(
