@@ -256,6 +256,8 @@ def test_always_allowed_and_always_denied() -> None:
      'chain(?d) :- input("resource.properties.next", ?d).\n'
      'chain(?d) :- input("resource.properties.up", ?u), chain(?u).',
      "chain/1 is recursive and reads the request"),
+    ('allow(_, read, ?d) :- input(?p, ?v).',
+     "input's path must be known to plan it"),
     ('allow(_, read, ?d) :- input("resource.properties.tags", [a, b]).',
      "a filter compares it with a single value"),
     ('allow(_, read, ?d) :- input("resource.properties.n", ?n), 4 == ?n + 1.',
