@@ -490,6 +490,17 @@ def _add_serve_parser(sub: Any) -> None:
                            metavar=opt.metavar or opt.attr.upper(), help=text)
 
 
+def _add_request_flags(p: argparse.ArgumentParser) -> None:
+    """The policy directory and the known parts of a request (decide and plan)."""
+    p.add_argument("policy_dir", nargs="?", help="policy directory (default: policies/)")
+    p.add_argument("--subject", required=True)
+    p.add_argument("--action", required=True)
+    p.add_argument("--subject-type", default="user")
+    p.add_argument("--subject-properties", help="JSON object")
+    p.add_argument("--context", help="JSON object")
+    p.add_argument("--claims", help="JSON object: the claims of a verified token")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="siamese", description="Siamese policy decision point")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -521,16 +532,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_test)
 
     d = sub.add_parser("decide", help="decide one request from the files, with its explanation")
-    d.add_argument("policy_dir", nargs="?", help="policy directory (default: policies/)")
-    d.add_argument("--subject", required=True)
-    d.add_argument("--action", required=True)
+    _add_request_flags(d)
     d.add_argument("--resource", required=True)
-    d.add_argument("--subject-type", default="user")
     d.add_argument("--resource-type", default="resource")
-    d.add_argument("--subject-properties", help="JSON object")
     d.add_argument("--resource-properties", help="JSON object")
-    d.add_argument("--context", help="JSON object")
-    d.add_argument("--claims", help="JSON object: the claims of a verified token")
     d.add_argument("--json", action="store_true")
     d.add_argument("--no-color", action="store_true")
     d.add_argument("--exit-code", action="store_true", help="exit 3 when the decision is deny")
@@ -539,14 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="which resources of a type a subject may act on, as a "
                        "filter (a query plan)")
-    p.add_argument("policy_dir", nargs="?", help="policy directory (default: policies/)")
-    p.add_argument("--subject", required=True)
-    p.add_argument("--action", required=True)
+    _add_request_flags(p)
     p.add_argument("--resource-type", required=True)
-    p.add_argument("--subject-type", default="user")
-    p.add_argument("--subject-properties", help="JSON object")
-    p.add_argument("--context", help="JSON object")
-    p.add_argument("--claims", help="JSON object: the claims of a verified token")
     p.add_argument("--json", action="store_true", help="the plan as the HTTP API answers it "
                    "(without a plan_id: nothing is logged)")
     p.add_argument("--no-color", action="store_true")

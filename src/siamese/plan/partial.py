@@ -102,20 +102,26 @@ def _has(t: Any, kind: type) -> bool:
     return False
 
 
-def _copy(t: Any, fresh: dict[Var, Var]) -> Any:
-    if type(t) is Var:
+def _swap(t: Any, kind: type, fresh: dict[Any, Var]) -> Any:
+    """``t`` with each variable (or each unknown: ``kind``) in it replaced by a fresh
+    variable, the same one for the same original (``fresh`` keeps the pairs)."""
+    if type(t) is kind:
         v = fresh.get(t)
         if v is None:
-            v = fresh[t] = Var(t.name)
+            v = fresh[t] = Var(t.name if isinstance(t, Var) else "?" + str(t))
         return v
     if type(t) is Struct:
-        return Struct(t.name, tuple(_copy(a, fresh) for a in t.args))
+        return Struct(t.name, tuple(_swap(a, kind, fresh) for a in t.args))
     if type(t) is tuple:
-        return tuple(_copy(a, fresh) for a in t)
+        return tuple(_swap(a, kind, fresh) for a in t)
     return t
 
 
-def _copy_items(items: tuple[BodyItem, ...], fresh: dict[Var, Var]) -> list[BodyItem]:
+def _copy(t: Any, fresh: dict[Any, Var]) -> Any:
+    return _swap(t, Var, fresh)
+
+
+def _copy_items(items: tuple[BodyItem, ...], fresh: dict[Any, Var]) -> list[BodyItem]:
     out: list[BodyItem] = []
     for item in items:
         if isinstance(item, Goal):
@@ -126,19 +132,6 @@ def _copy_items(items: tuple[BodyItem, ...], fresh: dict[Var, Var]) -> list[Body
             out.append(Or(tuple(tuple(_copy_items(b, fresh)) for b in item.branches),
                           item.line, item.col))
     return out
-
-
-def _unknowns_to_vars(t: Any, found: dict[Unknown, Var]) -> Any:
-    if type(t) is Unknown:
-        v = found.get(t)
-        if v is None:
-            v = found[t] = Var("?" + t.variable)
-        return v
-    if type(t) is Struct:
-        return Struct(t.name, tuple(_unknowns_to_vars(a, found) for a in t.args))
-    if type(t) is tuple:
-        return tuple(_unknowns_to_vars(a, found) for a in t)
-    return t
 
 
 class Planner:
@@ -347,7 +340,7 @@ class Planner:
         """``name(args)`` answered by the engine, each unknown a variable of the query: an
         answer's value of that variable is what the unknown must equal."""
         unknowns: dict[Unknown, Var] = {}
-        asked = tuple(_unknowns_to_vars(a, unknowns) for a in args)
+        asked = tuple(_swap(a, Unknown, unknowns) for a in args)
         # the plan's own variables are not bound by the query: fresh ones stand for them
         fresh: dict[Var, Var] = {}
         asked = tuple(_copy(a, fresh) for a in asked)
