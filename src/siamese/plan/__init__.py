@@ -98,8 +98,8 @@ def plan_resources(
     except EngineError as e:
         raise PlanError(str(e)) from None
     revision = policy.revision
-    if allow == FALSE or deny == TRUE:
-        return Plan(ALWAYS_DENIED, revision, None, deny_why if deny == TRUE else [], "false")
+    if allow == FALSE:
+        return Plan(ALWAYS_DENIED, revision, None, [], "false")
     if allow == TRUE and deny == FALSE:
         return Plan(ALWAYS_ALLOWED, revision, None, allow_why, "true")
     condition = both(allow, deny)
