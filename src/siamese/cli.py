@@ -71,8 +71,8 @@ def _external_builtins() -> tuple[dict[str, Builtin], HttpData]:
 
     Close the :class:`HttpData` (``await http.aclose()``) before its event loop ends; one
     that fetched nothing holds no connection."""
-    from .server.app import external_builtins
     from .settings import OPTIONS, Settings
+    from .stack import external_builtins
 
     names = {o.env for o in OPTIONS if o.env.startswith("SIAMESE_HTTP_")} | {"SIAMESE_BUILTINS"}
     settings = Settings.from_environ({k: v for k, v in os.environ.items() if k in names})

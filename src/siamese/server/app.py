@@ -19,19 +19,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import policytest
-from ..audit.log import AuditLog
-from ..audit.sink import JsonlSink
-from ..decision.authorizer import Authorizer
-from ..decision.cache import DecisionCache
-from ..decision.redact import DEFAULT_REDACT, Redactor
+from ..decision.redact import Redactor
 from ..decision.service import DecisionService
-from ..engine import Builtin
-from ..pip import HttpData, OperatorBuiltinError, load_operator_builtins
-from ..policy.archive import RevisionArchive
+from ..pip import HttpData
 from ..policy.store import PolicyStore, ReloadResult
 from ..policy.watcher import PolicyWatcher
 from ..settings import Settings
+from ..stack import build_stack, redactor
 from . import (
     routes_admin,
     routes_authzen,
@@ -57,8 +51,6 @@ __all__ = [
     "app_from_environ",
     "build_app",
     "create_app",
-    "external_builtins",
-    "redactor",
     "uvicorn_options",
 ]
 
@@ -221,13 +213,11 @@ def _hot_first(routes: list[BaseRoute]) -> list[BaseRoute]:
 
 
 def build_app(settings: Settings, audit: AuditFn | None = None) -> Starlette:
-    """Wire the store, the decision service and the watcher from settings, load the policy
-    set, and build the app. A policy set that fails to load is not fatal: the server starts
-    unready (``/ready`` answers 503) and the watcher retries on the next change.
+    """Wire the decision stack from settings (:func:`siamese.stack.build_stack`: the policy
+    set is loaded once) and build the app. A policy set that fails to load is not fatal: the
+    server starts unready (``/ready`` answers 503) and the watcher retries on the next change.
     Raises ValueError, naming the variable, for settings that cannot serve (a missing
     directory, a bad SIAMESE_HTTP_ALLOW entry, SIAMESE_BUILTINS that cannot be loaded)."""
-    if not os.path.isdir(settings.policy_dir):
-        raise ValueError(f"SIAMESE_POLICY_DIR: {settings.policy_dir}: no such directory")
     if settings.http_allow and settings.http_timeout_ms >= settings.timeout_ms:
         log.warning(
             "SIAMESE_HTTP_TIMEOUT_MS (%g) is not under SIAMESE_TIMEOUT_MS (%g): a slow host "
@@ -235,61 +225,18 @@ def build_app(settings: Settings, audit: AuditFn | None = None) -> Starlette:
             settings.http_timeout_ms,
             settings.timeout_ms,
         )
-    builtins, http = external_builtins(settings)
-    # SIAMESE_RELOAD_REQUIRE_TESTS: a set serves only if its *.test.yaml tests pass;
-    # SIAMESE_REVISION_ARCHIVE: each set that serves is kept on disk, written in the reload's
-    # worker thread before it serves (see PolicyStore's before_serving)
-    archive = RevisionArchive(settings.revision_archive) if settings.revision_archive else None
-    store = PolicyStore(
-        settings.policy_dir,
-        builtins=builtins,
-        gate=policytest.gate if settings.reload_require_tests else None,
-        before_serving=archive.keep if archive is not None else None,
-    )
-    first = store.load_sync()
-    if not first.ok:
+    stack = build_stack(settings, audit=audit is None)
+    if stack.store.get() is None:
         log.error("no policy set is serving until %s loads", settings.policy_dir)
-    cache = (
-        DecisionCache(settings.cache_size, settings.cache_ttl) if settings.cache_enabled else None
-    )
-    if cache is not None:
-        store.listeners.append(_clear_on_change(cache))
     _freeze_heap()
-    store.listeners.append(_refreeze_on_change)
-    service = DecisionService(store.get, Authorizer(limits=settings.limits()), cache)
-    watcher = PolicyWatcher(store) if settings.reload else None
+    stack.store.listeners.append(_refreeze_on_change)
     services: dict[str, Service] = {}
-    redact = redactor(settings)
-    if audit is None and settings.audit_enabled:
-        audit_log = AuditLog(
-            JsonlSink(settings.audit_log), required=settings.audit_required, redact=redact
-        )
-        audit, services["audit"] = audit_log, audit_log
+    if stack.audit_log is not None:
+        audit, services["audit"] = stack.audit_log, stack.audit_log
     return create_app(
-        settings, store, service, audit, watcher=watcher, services=services, http=http,
-        redact=redact,
+        settings, stack.store, stack.service, audit, watcher=stack.watcher, services=services,
+        http=stack.http, redact=stack.redact,
     )
-
-
-def redactor(settings: Settings) -> Redactor:
-    """The redactor of the built-in secret names and SIAMESE_AUDIT_REDACT's."""
-    return Redactor(DEFAULT_REDACT | frozenset(settings.audit_redact))
-
-
-def external_builtins(settings: Settings) -> tuple[dict[str, Builtin], HttpData]:
-    """The built-ins that reach outside the engine, as the settings describe them:
-    ``http_get_json`` and ``json_path`` (SIAMESE_HTTP_*) and the operator's own
-    (SIAMESE_BUILTINS); plus the :class:`HttpData` behind ``http_get_json``, which the
-    caller closes (``await http.aclose()``). Raises ValueError naming the variable."""
-    operator: dict[str, Builtin] = {}
-    if settings.builtins:
-        try:
-            operator = load_operator_builtins(settings.builtins)
-        except OperatorBuiltinError as e:
-            raise ValueError(f"SIAMESE_BUILTINS: {e}") from None
-    # built last: nothing above can fail and leave its client open
-    http = HttpData(settings.http_allow, **settings.http_options())
-    return {**http.builtins(), **operator}, http
 
 
 class HttpDataService:
@@ -321,15 +268,6 @@ class HttpDataService:
     async def stop(self) -> None:
         await self.http.aclose()
         self.closed = True
-
-
-def _clear_on_change(cache: DecisionCache) -> Callable[[ReloadResult], None]:
-    # Entries are keyed by revision, so they are never served stale; this frees them early.
-    def listener(result: ReloadResult) -> None:
-        if result.changed:
-            cache.clear()
-
-    return listener
 
 
 def _freeze_heap() -> None:
