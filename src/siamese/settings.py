@@ -149,6 +149,7 @@ GROUPS = {
     "external": "External data and operator built-ins",
     "admin": "Admin query endpoint",
     "console": "Console",
+    "tls": "HTTPS and mutual TLS",
 }
 
 
@@ -367,6 +368,20 @@ class Settings:
         "later (off when unset)", "console",
     )
 
+    # HTTPS (server/tls.py): the files are read again when they change
+    tls_cert: str | None = option(
+        None, _str, "PEM certificate (chain) file: serve HTTPS; reloaded when it changes",
+        "tls", metavar="FILE",
+    )
+    tls_key: str | None = option(
+        None, _str, "PEM private key file of the certificate (unset: the key is in the "
+        "certificate file)", "tls", metavar="FILE",
+    )
+    tls_client_ca: str | None = option(
+        None, _str, "PEM file of the CAs whose client certificates are required (mutual TLS): "
+        "a caller without one is refused at the handshake", "tls", metavar="FILE",
+    )
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         """Parse every SIAMESE_* variable; an empty value counts as unset.
@@ -414,6 +429,8 @@ class Settings:
                 "address, so the console needs SIAMESE_ADMIN_KEYS (its pages show the policies "
                 "and the decision log)"
             )
+        if (self.tls_key or self.tls_client_ca) and not self.tls_cert:
+            out.append("SIAMESE_TLS_KEY and SIAMESE_TLS_CLIENT_CA need SIAMESE_TLS_CERT")
         if self.jwt_public_key and self.jwks_file:
             out.append("SIAMESE_JWT_PUBLIC_KEY and SIAMESE_JWKS_FILE: set one, not both")
         for alg in self.jwt_algorithms:

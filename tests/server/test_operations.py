@@ -113,6 +113,13 @@ async def test_metrics(client: httpx.AsyncClient, harness: Harness) -> None:
     ):
         assert expected in lines, expected
     assert not any("_created" in line for line in lines)
+    # the process collector, in the app's own registry
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in lines
+              if line.startswith("process_")}
+    assert values["process_resident_memory_bytes"] > 1e6
+    assert 3 <= values["process_open_fds"] <= values["process_max_fds"]
+    assert values["process_cpu_seconds_total"] > 0
+    assert values["process_start_time_seconds"] > 1.7e9
 
 
 async def test_each_app_has_its_own_registry(tmp_path: Path) -> None:

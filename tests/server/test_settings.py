@@ -67,6 +67,9 @@ def test_every_variable_parses() -> None:
         "SIAMESE_QUERY_ALLOW": "member_of, allow",
         "SIAMESE_CONSOLE": "ON",
         "SIAMESE_REVISION_ARCHIVE": "/var/lib/siamese/revisions",
+        "SIAMESE_TLS_CERT": "/tls/tls.crt",
+        "SIAMESE_TLS_KEY": "/tls/tls.key",
+        "SIAMESE_TLS_CLIENT_CA": "/tls/ca.crt",
     }
     # the test covers every variable (the public key below: it excludes a JWKS file)
     assert {o.env for o in OPTIONS} == {*env, "SIAMESE_JWT_PUBLIC_KEY"}
@@ -102,6 +105,9 @@ def test_every_variable_parses() -> None:
     assert s.admin_keys == ("root-key", "ops-key") and s.query_allow == ("member_of", "allow")
     assert s.console == "on" and s.console_enabled
     assert s.revision_archive == "/var/lib/siamese/revisions"
+    assert (s.tls_cert, s.tls_key, s.tls_client_ca) == (
+        "/tls/tls.crt", "/tls/tls.key", "/tls/ca.crt"
+    )
     assert Settings().revision_archive is None
 
 
@@ -162,6 +168,8 @@ def test_every_variable_parses() -> None:
             "SIAMESE_JWT_ALGORITHMS: RS256 needs SIAMESE_JWT_PUBLIC_KEY or SIAMESE_JWKS_FILE",
         ),
         ({"SIAMESE_JWT_PUBLIC_KEY": "a.pem", "SIAMESE_JWKS_FILE": "b.json"}, "set one, not both"),
+        ({"SIAMESE_TLS_CLIENT_CA": "ca.pem"}, "SIAMESE_TLS_CLIENT_CA need SIAMESE_TLS_CERT"),
+        ({"SIAMESE_TLS_KEY": "k.pem"}, "SIAMESE_TLS_KEY and SIAMESE_TLS_CLIENT_CA need"),
     ],
 )
 def test_bad_values_are_named(env: dict[str, str], message: str) -> None:

@@ -309,7 +309,26 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": list(settings.trusted_proxies) or None,
         "timeout_graceful_shutdown": 10,
+        **_tls_options(settings),
     }
+
+
+def _tls_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's HTTPS options: a context factory whose contexts follow the files."""
+    if not settings.tls_cert:
+        return {}
+    from .tls import ReloadingContexts
+
+    for env, path in (
+        ("SIAMESE_TLS_CERT", settings.tls_cert),
+        ("SIAMESE_TLS_KEY", settings.tls_key),
+        ("SIAMESE_TLS_CLIENT_CA", settings.tls_client_ca),
+    ):
+        if path and not os.path.isfile(path):
+            raise ValueError(f"{env}: {path}: no such file")
+    contexts = ReloadingContexts(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+    return {"ssl_certfile": settings.tls_cert, "ssl_keyfile": settings.tls_key,
+            "ssl_context_factory": contexts}
 
 
 def _status_of(service: Any) -> Callable[[], Mapping[str, Any]] | None:

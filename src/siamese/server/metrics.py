@@ -12,7 +12,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -83,6 +83,8 @@ class Metrics(Collector):
         self.latency = {e: _Latency() for e in ENDPOINTS}
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
+        # resident memory, CPU seconds, open file descriptors, start time (from /proc)
+        ProcessCollector(registry=self.registry)
 
     def decided(self, endpoint: str, allowed: bool, latency_us: int) -> None:
         key = (endpoint, "allow" if allowed else "deny")
