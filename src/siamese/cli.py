@@ -359,7 +359,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         if args.limit and shown >= args.limit:
             break
     if not args.json:
-        what = {"decision": "decision", "plan": "plan"}.get(args.kind, "event")
+        what = {"decision": "decision", "plan": "plan", "shadow": "disagreement"}.get(
+            args.kind, "event")
         print(f"-- {shown} {what}{'s' if shown != 1 else ''}")
     return 0
 
@@ -378,6 +379,15 @@ def _audit_line(e: dict[str, Any]) -> str:
         return (f"{e.get('time')}  {e.get('plan_id')}  plan   {e.get('subject')} "
                 f"{e.get('action')} {e.get('resource_type')}: {kind}  [{rules or '-'}]  "
                 f"rev {e.get('revision')}")
+    if kind_of(e) == "shadow":
+        sides = []
+        for name in ("serving", "shadow"):
+            side = e.get(name) if isinstance(e.get(name), dict) else {}
+            rules = ",".join(str(r) for r in side.get("rule_ids") or []) or "-"
+            sides.append(f"{name} {'allow' if side.get('decision') else 'deny'} [{rules}] "
+                         f"rev {side.get('revision')}")
+        return (f"{e.get('time')}  {e.get('decision_id')}  shadow {e.get('subject')} "
+                f"{e.get('action')} {e.get('resource')}  {' / '.join(sides)}")
     word = "allow" if e.get("decision") else "deny "
     rules = ",".join(e.get("rule_ids") or []) or "-"
     return (f"{e.get('time')}  {e.get('decision_id')}  {word}  {e.get('subject')} "
@@ -564,8 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--since", help="ISO 8601 time or an age such as 2h, 7d")
     a.add_argument("--until", help="ISO 8601 time or an age")
     a.add_argument("--limit", type=int, default=0)
-    a.add_argument("--kind", choices=["decision", "plan", "any"], default="decision",
-                   help="the events to list: decisions (the default), query plans, or both")
+    a.add_argument("--kind", choices=["decision", "plan", "shadow", "any"], default="decision",
+                   help="the events to list: decisions (the default), query plans, a shadow "
+                        "policy set's disagreements, or every kind")
     a.add_argument("--show", metavar="ID", help="print one decision with its full explanation")
     a.add_argument("--json", action="store_true", help="one JSON event per line")
     a.add_argument("--no-color", action="store_true")

@@ -82,6 +82,13 @@ def _float(lo: float) -> Callable[[str], float]:
     return parse
 
 
+def _share(raw: str) -> float:
+    value = _float(0)(raw)
+    if value > 1:
+        raise ValueError(f"expected a number from 0 to 1, got {raw!r}")
+    return value
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -150,6 +157,7 @@ GROUPS = {
     "admin": "Admin query endpoint",
     "console": "Console",
     "tls": "HTTPS and mutual TLS",
+    "shadow": "Shadow policies",
 }
 
 
@@ -380,6 +388,19 @@ class Settings:
     tls_client_ca: str | None = option(
         None, _str, "PEM file of the CAs whose client certificates are required (mutual TLS): "
         "a caller without one is refused at the handshake", "tls", metavar="FILE",
+    )
+    # shadow policies (decision/shadow.py): a candidate set decides the same requests
+    shadow_policy_dir: str | None = option(
+        None, _str, "a candidate policy directory that decides every request again, off the "
+        "request path; its disagreements go to the decision log (off when unset)", "shadow",
+        metavar="DIR",
+    )
+    shadow_sample: float = option(
+        1.0, _share, "share of decisions the candidate decides again (0 to 1)", "shadow",
+    )
+    shadow_queue: int = option(
+        1000, _int(1), "decisions waiting for the candidate at most; more are dropped "
+        "(counted)", "shadow",
     )
 
     @classmethod

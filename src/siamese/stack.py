@@ -39,6 +39,7 @@ class DecisionStack:
     http: HttpData
     audit_log: AuditLog | None
     redact: Redactor
+    builtins: dict[str, Builtin]  # the engine's extra built-ins (external data, operator's)
 
 
 def build_stack(settings: Settings, *, audit: bool = True) -> DecisionStack:
@@ -75,7 +76,9 @@ def build_stack(settings: Settings, *, audit: bool = True) -> DecisionStack:
         if audit and settings.audit_enabled
         else None
     )
-    return DecisionStack(settings, store, service, cache, watcher, http, audit_log, redact)
+    return DecisionStack(
+        settings, store, service, cache, watcher, http, audit_log, redact, builtins
+    )
 
 
 def redactor(settings: Settings) -> Redactor:

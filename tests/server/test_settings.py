@@ -70,6 +70,9 @@ def test_every_variable_parses() -> None:
         "SIAMESE_TLS_CERT": "/tls/tls.crt",
         "SIAMESE_TLS_KEY": "/tls/tls.key",
         "SIAMESE_TLS_CLIENT_CA": "/tls/ca.crt",
+        "SIAMESE_SHADOW_POLICY_DIR": "/srv/candidate",
+        "SIAMESE_SHADOW_SAMPLE": "0.25",
+        "SIAMESE_SHADOW_QUEUE": "50",
     }
     # the test covers every variable (the public key below: it excludes a JWKS file)
     assert {o.env for o in OPTIONS} == {*env, "SIAMESE_JWT_PUBLIC_KEY"}
@@ -108,6 +111,7 @@ def test_every_variable_parses() -> None:
     assert (s.tls_cert, s.tls_key, s.tls_client_ca) == (
         "/tls/tls.crt", "/tls/tls.key", "/tls/ca.crt"
     )
+    assert (s.shadow_policy_dir, s.shadow_sample, s.shadow_queue) == ("/srv/candidate", 0.25, 50)
     assert Settings().revision_archive is None
 
 
@@ -170,6 +174,8 @@ def test_every_variable_parses() -> None:
         ({"SIAMESE_JWT_PUBLIC_KEY": "a.pem", "SIAMESE_JWKS_FILE": "b.json"}, "set one, not both"),
         ({"SIAMESE_TLS_CLIENT_CA": "ca.pem"}, "SIAMESE_TLS_CLIENT_CA need SIAMESE_TLS_CERT"),
         ({"SIAMESE_TLS_KEY": "k.pem"}, "SIAMESE_TLS_KEY and SIAMESE_TLS_CLIENT_CA need"),
+        ({"SIAMESE_SHADOW_SAMPLE": "1.5"}, "SIAMESE_SHADOW_SAMPLE: expected a number from 0 to 1"),
+        ({"SIAMESE_SHADOW_SAMPLE": "nan"}, "SIAMESE_SHADOW_SAMPLE: expected a number"),
     ],
 )
 def test_bad_values_are_named(env: dict[str, str], message: str) -> None:

@@ -69,7 +69,7 @@ _last_ms, _last_text = -1, ""
 _Part = tuple[bytes, tuple[str, ...], "str | None"]  # JSON without braces, cut, converted
 
 
-def _outcome_part(o: Outcome, scrub: Scrubber | None = None) -> _Part:
+def outcome_part(o: Outcome, scrub: Scrubber | None = None) -> _Part:
     """The outcome's part of a log line (``"decision":…,"reason":…,…`` without braces), its
     strings cut and its explanation bounded; with ``scrub``, a request's secrets removed
     (after the cuts: the work is then bounded too)."""
@@ -135,13 +135,13 @@ def line_of(rec: Record, *, safe: bool = False) -> bytes:
     decision_id, now, o, subject, action, resource, red, cached, latency_us = rec
     cache = o.log_json  # serialised once per outcome: the cache answers many with one
     if not cache:
-        cache.extend(_outcome_part(o))
+        cache.extend(outcome_part(o))
     part, outcome_notes, degraded = cache
     scrub = red.scrub
     if scrub is not None:  # the request's secrets, wherever its values reappear
         subject, action, resource = scrub.text(subject), scrub.text(action), scrub.text(resource)
         if scrub.may_touch(part.decode()):
-            part, outcome_notes, degraded = _outcome_part(o, scrub)
+            part, outcome_notes, degraded = outcome_part(o, scrub)
     head_values: dict[str, Any] = {
         "decision_id": decision_id,
         "time": iso_time(now),

@@ -12,7 +12,8 @@ it was not.
 
 A query plan (:class:`~siamese.audit.plan.PlanEvent`) goes through the same queue, writer and
 file as the decisions, with the same redaction and the same answer to ``required``: the
-server refuses a plan whose event was not written.
+server refuses a plan whose event was not written. So does a shadow policy's disagreement
+(:class:`~siamese.decision.shadow.ShadowEvent`), whose answer nobody waits for.
 """
 
 from __future__ import annotations
@@ -26,29 +27,48 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..decision.models import Decision
+from ..decision.shadow import ShadowEvent
 from .event import Record, Redactor, line_of, record
 from .plan import PlanEvent, PlanRecord, plan_line, plan_record
+from .shadow import ShadowRecord, shadow_line, shadow_record
 
 log = logging.getLogger("siamese.audit")
 
 __all__ = ["AuditLog", "Sink"]
 
-_Item = tuple["Record | PlanRecord", "asyncio.Future[bool] | None"]
+_Item = tuple["Record | PlanRecord | ShadowRecord", "asyncio.Future[bool] | None"]
+Event = Decision | PlanEvent | ShadowEvent
 
 
-def _held(rec: Record | PlanRecord) -> int:
+def _held(rec: Record | PlanRecord | ShadowRecord) -> int:
     """The bytes of request JSON an event holds while it is queued."""
-    return len(rec.request.json if isinstance(rec, PlanRecord) else rec[6].json)
+    if isinstance(rec, PlanRecord | ShadowRecord):
+        return len(rec.request.json)
+    return len(rec[6].json)
 
 
-def _name(rec: Record | PlanRecord) -> str:
-    return f"plan {rec.event.plan_id}" if isinstance(rec, PlanRecord) else f"decision {rec[0]}"
+def _name(rec: Record | PlanRecord | ShadowRecord) -> str:
+    if isinstance(rec, PlanRecord):
+        return f"plan {rec.event.plan_id}"
+    if isinstance(rec, ShadowRecord):
+        return f"shadow of decision {rec.event.decision.decision_id}"
+    return f"decision {rec[0]}"
 
 
-def _line_of(rec: Record | PlanRecord, safe: bool) -> bytes:
+def _line_of(rec: Record | PlanRecord | ShadowRecord, safe: bool) -> bytes:
     if isinstance(rec, PlanRecord):
         return plan_line(rec, safe=safe)
+    if isinstance(rec, ShadowRecord):
+        return shadow_line(rec, safe=safe)
     return line_of(rec, safe=safe)
+
+
+def _what(event: Event) -> str:
+    if isinstance(event, PlanEvent):
+        return f"plan {event.plan_id}"
+    if isinstance(event, ShadowEvent):
+        return f"shadow of decision {event.decision.decision_id}"
+    return f"decision {event.decision_id}"
 
 
 class Sink(Protocol):
@@ -143,7 +163,7 @@ class AuditLog:
         self._wake = None
         self.sink.close()
 
-    def __call__(self, event: Decision | PlanEvent) -> asyncio.Future[bool] | None:
+    def __call__(self, event: Event) -> asyncio.Future[bool] | None:
         """Queue the decision's (or the plan's) event. Returns None, or with ``required`` a
         future that resolves to whether the event was written."""
         fut: asyncio.Future[bool] | None = None
@@ -156,15 +176,16 @@ class AuditLog:
             self._lose(1, "audit queue full")
             self.error = "audit queue full"
         else:
-            rec: Record | PlanRecord
+            rec: Record | PlanRecord | ShadowRecord
             try:
                 if isinstance(event, PlanEvent):
                     rec = plan_record(event, self.clock(), self.redact)
+                elif isinstance(event, ShadowEvent):
+                    rec = shadow_record(event, self.clock(), self.redact)
                 else:
                     rec = record(event, self.clock(), self.redact)
             except Exception as e:  # a bug: this event only
-                what = (f"plan {event.plan_id}" if isinstance(event, PlanEvent)
-                        else f"decision {event.decision_id}")
+                what = _what(event)
                 log.exception("audit event of %s lost", what)
                 self._lose(1, f"event of {what}: {e!r}")
             else:
@@ -233,7 +254,7 @@ class AuditLog:
             if fut is not None and not fut.done():
                 fut.set_result(ok)
 
-    def _line(self, rec: Record | PlanRecord) -> bytes | None:
+    def _line(self, rec: Record | PlanRecord | ShadowRecord) -> bytes | None:
         """The event's line; in a degraded form when its values cannot all be written as
         they are; None (the event lost, and counted) when not even that can be made."""
         try:

@@ -19,13 +19,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..decision.authorizer import Authorizer
 from ..decision.redact import Redactor
 from ..decision.service import DecisionService
+from ..decision.shadow import ShadowRunner
 from ..pip import HttpData
 from ..policy.store import PolicyStore, ReloadResult
 from ..policy.watcher import PolicyWatcher
 from ..settings import Settings
-from ..stack import build_stack, redactor
+from ..stack import DecisionStack, build_stack, redactor
 from . import (
     routes_admin,
     routes_authzen,
@@ -67,6 +69,7 @@ def create_app(
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
     redact: Redactor | None = None,
+    shadow: ShadowRunner | None = None,
 ) -> Starlette:
     """The HTTP app over a policy store and a decision service.
 
@@ -83,6 +86,8 @@ def create_app(
     ``clock`` drives rate limits, ``wall_clock`` token expiry. ``redact`` finds the secrets
     of a request, kept out of the answers (the decision log's own, so that each request is
     scanned once; by default one for SIAMESE_AUDIT_REDACT).
+    ``shadow``: a candidate policy set's runner, told of every answered decision (start and
+    stop it as one of the ``services``); its status shows in ``/v1/policies`` and ``/metrics``.
     Raises ValueError when the settings name keys that cannot be loaded.
     """
     verifier = TokenVerifier.from_settings(settings, clock=wall_clock)
@@ -108,6 +113,7 @@ def create_app(
             service,
             http=http.stats if http is not None else None,
             audit=_status_of(all_services.get("audit")),
+            shadow=shadow.status if shadow is not None else None,
         ),
         callers=callers,
         verifier=verifier,
@@ -115,7 +121,10 @@ def create_app(
         services=all_services,
         admins=admins,
         redact=redact if redact is not None else redactor(settings),
+        shadow=shadow,
     )
+    if shadow is not None:
+        ctx.listeners.append(shadow)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -233,10 +242,38 @@ def build_app(settings: Settings, audit: AuditFn | None = None) -> Starlette:
     services: dict[str, Service] = {}
     if stack.audit_log is not None:
         audit, services["audit"] = stack.audit_log, stack.audit_log
+    shadow = None
+    if settings.shadow_policy_dir:
+        shadow = _shadow(settings, stack, audit, services)
     return create_app(
         settings, stack.store, stack.service, audit, watcher=stack.watcher, services=services,
-        http=stack.http, redact=stack.redact,
+        http=stack.http, redact=stack.redact, shadow=shadow,
     )
+
+
+def _shadow(
+    settings: Settings, stack: DecisionStack, audit: AuditFn | None,
+    services: dict[str, Service],
+) -> ShadowRunner:
+    """SIAMESE_SHADOW_POLICY_DIR: the candidate set, its own store (hot-reloaded like the
+    serving one, with the same built-ins and limits), and the runner that compares; added to
+    ``services`` after the decision log, so that they stop before it does."""
+    directory = settings.shadow_policy_dir
+    assert directory is not None
+    if not os.path.isdir(directory):
+        raise ValueError(f"SIAMESE_SHADOW_POLICY_DIR: {directory}: no such directory")
+    store = PolicyStore(directory, builtins=stack.builtins)
+    if not store.load_sync().ok:
+        log.error("the shadow policy set does not load: nothing is compared until %s loads",
+                  directory)
+    if settings.reload:
+        services["shadow_watcher"] = PolicyWatcher(store)
+    runner = ShadowRunner(
+        store.get, Authorizer(limits=settings.limits()), audit or no_audit,
+        sample=settings.shadow_sample, queue_size=settings.shadow_queue, source=directory,
+    )
+    services["shadow"] = runner
+    return runner
 
 
 class HttpDataService:

@@ -12,6 +12,7 @@ from ..audit.plan import PlanEvent
 from ..decision.models import Decision, Outcome
 from ..decision.redact import Redactor
 from ..decision.service import DecisionService
+from ..decision.shadow import ShadowEvent, ShadowRunner
 from ..policy.store import PolicyStore
 from ..policy.watcher import PolicyWatcher
 from ..settings import Settings
@@ -25,10 +26,11 @@ log = logging.getLogger("siamese.server")
 
 __all__ = ["AuditFn", "Context", "DecisionListener", "Service", "no_audit", "unaudited"]
 
-# Called with every answered decision, and every query plan (a decision of its own kind). It
-# may return an awaitable that resolves to whether it was recorded; a decision that was not
-# is answered as a deny, a plan that was not is refused.
-AuditFn = Callable[[Decision | PlanEvent], "Awaitable[bool] | None"]
+# Called with every answered decision, every query plan (a decision of its own kind), and
+# every disagreement of a shadow policy set. It may return an awaitable that resolves to
+# whether it was recorded; a decision that was not is answered as a deny, a plan that was
+# not is refused (a shadow's result is not awaited).
+AuditFn = Callable[[Decision | PlanEvent | ShadowEvent], "Awaitable[bool] | None"]
 
 # Told of every answered decision, after the audit callable and the metrics (the console's
 # live view keeps the last ones). It runs on the answer's path: it must be cheap and must not
@@ -39,7 +41,7 @@ UNAUDITED = "denied: the decision could not be written to the audit log"
 PLAN_UNAUDITED = "the plan could not be written to the audit log: it is not answered"
 
 
-def no_audit(event: Decision | PlanEvent) -> None:
+def no_audit(event: Decision | PlanEvent | ShadowEvent) -> None:
     """The default audit callable: the decision log is optional."""
 
 
@@ -92,6 +94,7 @@ class Context:
     # told of every answered decision (none by default: then the answer's path is unchanged)
     listeners: list[DecisionListener] = field(default_factory=list)
     listener_errors: int = 0  # calls of a listener that raised
+    shadow: ShadowRunner | None = None  # SIAMESE_SHADOW_POLICY_DIR (also a listener)
     _failed_listeners: set[DecisionListener] = field(default_factory=set, init=False,
                                                      repr=False)
 

@@ -71,11 +71,13 @@ class Metrics(Collector):
         *,
         http: Callable[[], Mapping[str, Any]] | None = None,
         audit: Callable[[], Mapping[str, Any]] | None = None,
+        shadow: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         self.store = store
         self.service = service
         self.http = http
         self.audit = audit
+        self.shadow = shadow
         self.decisions: dict[tuple[str, str], int] = {
             (e, r): 0 for r in ("allow", "deny") for e in ENDPOINTS
         }
@@ -134,6 +136,7 @@ class Metrics(Collector):
         yield from self._cache()
         yield from self._http()
         yield from self._audit()
+        yield from self._shadow()
 
     def _store(self) -> Iterator[Any]:
         store = self.store
@@ -225,6 +228,32 @@ class Metrics(Collector):
                                 "1 while the decision log cannot be written, or lost an "
                                 "event in the last minutes (see /health), else 0",
                                 value=1 if st["state"] == "degraded" else 0)
+
+    def _shadow(self) -> Iterator[Any]:
+        """The shadow policy set's comparisons (:meth:`ShadowRunner.status`)."""
+        if self.shadow is None:
+            return
+        st = self.shadow()
+        policy = self.store.get()
+        serving = policy.revision if policy is not None else ""
+        disagreements = CounterMetricFamily(
+            "siamese_shadow_disagreements",
+            "Decisions the shadow policy set decided otherwise, by the serving and the shadow "
+            "revision and results",
+            labels=["serving", "shadow", "serving_result", "shadow_result"],
+        )
+        for pair, n in st["disagreements_by"].items():
+            a, b = pair.split("->")
+            disagreements.add_metric([serving, st["revision"] or "", a, b], n)
+        yield disagreements
+        for name, key, doc in (
+            ("compared", "compared", "Decisions the shadow policy set decided again"),
+            ("dropped", "dropped", "Decisions not compared: the shadow queue was full"),
+            ("errors", "errors", "Comparisons that could not run (no shadow set loaded)"),
+        ):
+            yield CounterMetricFamily(f"siamese_shadow_{name}", doc, value=st[key])
+        yield GaugeMetricFamily("siamese_shadow_queue_size",
+                                "Decisions waiting for the shadow policy set", value=st["queued"])
 
     def _http(self) -> Iterator[Any]:
         if self.http is None:

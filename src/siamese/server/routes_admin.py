@@ -87,6 +87,7 @@ def routes(ctx: Context) -> list[Route]:
                 "failures": store.failures,
                 "attempts": store.attempts,
                 "watcher": ctx.watcher.state if ctx.watcher is not None else "disabled",
+                "shadow": ctx.shadow.status() if ctx.shadow is not None else None,
             },
             [],
         )
