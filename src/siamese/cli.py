@@ -382,7 +382,8 @@ def _audit_line(e: dict[str, Any]) -> str:
     if kind_of(e) == "shadow":
         sides = []
         for name in ("serving", "shadow"):
-            side = e.get(name) if isinstance(e.get(name), dict) else {}
+            raw = e.get(name)
+            side: dict[str, Any] = raw if isinstance(raw, dict) else {}
             rules = ",".join(str(r) for r in side.get("rule_ids") or []) or "-"
             sides.append(f"{name} {'allow' if side.get('decision') else 'deny'} [{rules}] "
                          f"rev {side.get('revision')}")
