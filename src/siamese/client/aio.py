@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random as _random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
@@ -38,7 +39,9 @@ class AsyncClient:
     for tokens that expire). Retries: see :mod:`siamese.client.core`. ``cache_ttl`` > 0
     turns the decision cache on: see :mod:`siamese.client.cache`. ``sleep``, ``clock`` and
     ``random`` are the waits, the cache's clock and the backoff's jitter, for tests;
-    ``transport`` an httpx transport (e.g. ``httpx.MockTransport``).
+    ``transport`` an httpx transport (e.g. ``httpx.MockTransport``). ``verify``: TLS
+    verification as httpx takes it (an ``ssl.SSLContext`` made once and shared by the
+    clients saves loading the CA bundle for each one).
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class AsyncClient:
         cache_ttl: float = 0.0,
         cache_size: int = 10_000,
         max_connections: int = 100,
+        verify: ssl.SSLContext | str | bool = True,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = _random.random,
@@ -76,6 +80,7 @@ class AsyncClient:
             limits=httpx.Limits(max_connections=max_connections,
                                 max_keepalive_connections=max_connections),
             transport=transport,
+            verify=verify,
             follow_redirects=False,
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random as _random
+import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
@@ -37,7 +38,9 @@ class Client:
     for tokens that expire). Retries: see :mod:`siamese.client.core`. ``cache_ttl`` > 0
     turns the decision cache on: see :mod:`siamese.client.cache`. ``sleep``, ``clock`` and
     ``random`` are the waits, the cache's clock and the backoff's jitter, for tests;
-    ``transport`` an httpx transport (e.g. ``httpx.MockTransport``).
+    ``transport`` an httpx transport (e.g. ``httpx.MockTransport``). ``verify``: TLS
+    verification as httpx takes it (an ``ssl.SSLContext`` made once and shared by the
+    clients saves loading the CA bundle for each one).
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class Client:
         cache_ttl: float = 0.0,
         cache_size: int = 10_000,
         max_connections: int = 100,
+        verify: ssl.SSLContext | str | bool = True,
         sleep: Callable[[float], object] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = _random.random,
@@ -75,6 +79,7 @@ class Client:
             limits=httpx.Limits(max_connections=max_connections,
                                 max_keepalive_connections=max_connections),
             transport=transport,
+            verify=verify,
             follow_redirects=False,
         )
 
