@@ -8,8 +8,8 @@ import pytest
 
 from siamese.client import (
     AuthenticationError,
-    ClientError,
     Client,
+    ClientError,
     ConnectionFailed,
     MalformedAnswer,
     RequestRejected,

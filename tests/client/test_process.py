@@ -147,7 +147,7 @@ def test_one_client_shared_by_threads(server: Served) -> None:
         return out
 
     for cache_ttl in (0.0, 60.0):
-        with Client(server.url, verify=TLS, max_connections=4, cache_ttl=cache_ttl) as client:
-            with ThreadPoolExecutor(8) as pool:
-                results = [r for rs in pool.map(work, range(8)) for r in rs]
+        client = Client(server.url, verify=TLS, max_connections=4, cache_ttl=cache_ttl)
+        with client, ThreadPoolExecutor(8) as pool:
+            results = [r for rs in pool.map(work, range(8)) for r in rs]
         assert len(results) == 96 and all(got == want for got, want in results)
