@@ -98,8 +98,10 @@ def jwt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                       {"SIAMESE_AUTH": "jwt", "SIAMESE_JWT_SECRET": JWT_SECRET})
 
 
-@pytest.fixture
-def restartable(tmp_path: Path) -> Iterator[Process]:
+@pytest.fixture(scope="module")
+def restartable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    """A server the tests stop and start again (each leaves it running)."""
+    tmp_path = tmp_path_factory.mktemp("restartable")
     policies = tmp_path / "policies"
     shutil.copytree(REPO / "policies", policies)
     process = Process(policies, {"SIAMESE_AUDIT_LOG": "off"}, tmp_path / "server.log")

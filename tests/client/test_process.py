@@ -76,7 +76,8 @@ def test_a_call_during_a_restart_succeeds_after_a_retry(restartable: Process, bo
     waits: list[float] = []
 
     def restart() -> None:
-        if failed.wait(DEADLINE):
+        proc = restartable.proc
+        if failed.wait(DEADLINE) and proc is not None and proc.poll() is not None:
             restartable.start()
             back.set()
 
