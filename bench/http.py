@@ -13,6 +13,9 @@ Scenarios, each served by its own process (one worker, the uvicorn options of
   uncached       distinct RBAC evaluations (bench/workloads.py), SIAMESE_CACHE_SIZE=0
   uncached_abac  the same with the ABAC workload (its own policy set)
   uncached_rebac the same with the ReBAC workload (nested groups, deep folders)
+  uncached_shadow as uncached, with a shadow policy set (SIAMESE_SHADOW_POLICY_DIR: the
+                 RBAC rules plus one deny) deciding every request again; its fixed-rate runs
+                 go at the rate of uncached, so the p99s compare under the same load
   forward        the forward-auth callout with a verified HS256 bearer token (cache on)
 
 Peak rate: closed loop (each of ``--connections`` sends its next request when the last
@@ -72,6 +75,12 @@ TARGETS = {
     "log_cost": 0.15,
 }
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
+
+# the shadow candidate: the RBAC rules and one more deny (some decisions disagree)
+SHADOW_DENY = """
+@id("no-delete")
+deny(?u, delete, ?r) :- has_role(?u, ?role).
+"""
 
 GATEWAY_RULES = """
 # forward-auth over the RBAC facts: GET /api/res/<id> is allowed to whoever may read <id>
@@ -371,6 +380,9 @@ class Scenario:
     expect_status: int = 200
     audit: bool = False  # SIAMESE_AUDIT_LOG on (a file in the temp dir) or off
     policies: str = "policies"  # the directory of the temp dir that its server serves
+    # the fixed-rate runs go at 80% of this scenario's lowest peak (default: its own), so
+    # that two servers are compared under the same offered load
+    rate_of: str | None = None
 
     def raw_requests(self) -> list[bytes]:
         out = []
@@ -421,6 +433,9 @@ def scenarios(policy_dir: Path) -> list[Scenario]:
     (policy_dir / "gateway.rules").write_text(GATEWAY_RULES)
     # the other workloads: a policy set each, beside the RBAC one (not inside: a set is
     # every file under its directory)
+    # the shadow scenario's candidate: the RBAC set with a deny rule of its own
+    (policy_dir.parent / "candidate").mkdir(exist_ok=True)
+    (policy_dir.parent / "candidate" / "rbac.rules").write_text(wl.rules + SHADOW_DENY)
     others = {"abac": workloads.abac(), "rebac": workloads.rebac()}
     for name, other in others.items():
         (policy_dir.parent / name).mkdir(exist_ok=True)
@@ -486,6 +501,17 @@ def scenarios(policy_dir: Path) -> list[Scenario]:
                 policies=name,
             )
             for name, other in others.items()
+        ),
+        Scenario(
+            "uncached_shadow",
+            "uncached RBAC, shadow policy on",
+            "/access/v1/evaluation",
+            "POST",
+            [authzen(*r) for r in wl.requests],
+            json_headers,
+            {**env, "SIAMESE_CACHE_SIZE": "0",
+             "SIAMESE_SHADOW_POLICY_DIR": str(policy_dir.parent / "candidate")},
+            rate_of="uncached",
         ),
         Scenario(
             "forward",
@@ -615,7 +641,7 @@ def run_all(chosen: list[Scenario], policy_dir: Path, args: argparse.Namespace) 
             print(f"  fixed-rate round {n + 1}/{args.rate_rounds}", flush=True)
             for scenario in chosen:
                 port = procs[scenario.name][1]
-                target = 0.8 * min(results[scenario.name].rounds)
+                target = 0.8 * min(results[scenario.rate_of or scenario.name].rounds)
                 rated = python_load(
                     port,
                     scenario.raw_requests(),
@@ -686,6 +712,12 @@ def report(results: list[Result]) -> bool:
         checks.append(("the decision log costs ≤ 15% of cached throughput",
                        cost <= TARGETS["log_cost"], f"{cost:.0%} (per round: "
                        + ", ".join(f"{1 - k:.0%}" for k in kept) + ")"))
+    if "uncached" in by and "uncached_shadow" in by:
+        off, on = by["uncached"].rate_p99_ms, by["uncached_shadow"].rate_p99_ms
+        checks.append((
+            "shadow policy on: p99 within 10% of off, at the same rate", on <= 1.10 * off,
+            f"{on:.2f} ms against {off:.2f} ms ({on / off - 1:+.0%})",
+        ))
     for r in results:
         checks.append(
             (
